@@ -1,0 +1,216 @@
+"""The ``tenure`` command: each command parses, makes one core call, and renders.
+
+``--json`` on every command that reports prints exactly one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from tenure import __version__
+from tenure.app import Tenure
+from tenure.ingest import ImportRefused, ImportReport, import_file
+from tenure.quality import run_checks
+from tenure.record import KINDS, json_schema
+from tenure.store import StoreError
+
+app = typer.Typer(
+    name="tenure",
+    help="Tenure: customer-success intelligence over one living account record.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+matches_app = typer.Typer(
+    help="The review list of records that could not be matched to an account."
+)
+app.add_typer(matches_app, name="matches")
+
+console = Console(stderr=True, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (overrides TENURE_DATABASE_URL).", show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def emit_json(data: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(data, default=str, ensure_ascii=False) + "\n")
+
+
+def fail(message: str, as_json: bool, code: int = 1) -> typer.Exit:
+    if as_json:
+        emit_json({"error": message})
+    else:
+        console.print(f"[bold red]Error:[/] {message}", markup=True, highlight=False)
+    return typer.Exit(code)
+
+
+@contextmanager
+def opened(db: str | None, as_json: bool) -> Iterator[Tenure]:
+    try:
+        tenure = Tenure.open(db)
+    except (StoreError, ValueError) as err:
+        raise fail(str(err), as_json) from None
+    except Exception as err:  # a database that cannot be reached is not a stack trace
+        raise fail(f"cannot open the database: {err.__class__.__name__}: {err}", as_json) from None
+    try:
+        yield tenure
+    finally:
+        tenure.close()
+
+
+@contextmanager
+def byte_progress(label: str, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar over bytes read, on stderr; silent when not enabled."""
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance
+
+
+@app.callback(invoke_without_command=True)
+def main_options(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    """Tenure: customer-success intelligence over one living account record."""
+    if version:
+        out.print(f"tenure {__version__}")
+        raise typer.Exit()
+
+
+@app.command("schema")
+def schema_command(as_json: JsonOption = False) -> None:
+    """Print the account record's schema (JSON Schema with relationships under --json)."""
+    if as_json:
+        emit_json(json_schema())
+        return
+    for kind in KINDS.values():
+        table = Table(title=f"{kind.name}: {kind.description}", title_justify="left")
+        for column in ("field", "type", "required", "references", "description"):
+            table.add_column(column)
+        for spec in kind.fields:
+            required = "key" if spec.name == kind.key else ("yes" if spec.required else "")
+            table.add_row(
+                spec.name,
+                type(spec.type).__name__.lower(),
+                required,
+                spec.references or "",
+                spec.description,
+            )
+        out.print(table)
+
+
+@app.command("migrate")
+def migrate_command(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Create or upgrade the database schema to the newest migration."""
+    with opened(db, as_json) as tenure:
+        revision = tenure.store.upgrade()
+        data = {"database": tenure.store.describe(), "revision": revision}
+    if as_json:
+        emit_json(data)
+    else:
+        out.print(f"{data['database']} is at schema revision {revision}")
+
+
+@app.command("import")
+def import_command(
+    kind: Annotated[str, typer.Argument(help=f"What the file holds: {', '.join(KINDS)}.")],
+    file: Annotated[Path, typer.Argument(help="A .csv, .jsonl or .parquet file.")],
+    mapping: Annotated[
+        Path | None,
+        typer.Option("--mapping", "-m", help="A YAML mapping file for foreign exports."),
+    ] = None,
+    max_errors: Annotated[int, typer.Option(help="Row errors to list (all are stored).")] = 1000,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import a file of one kind; every row is accepted, rejected with a reason, or a duplicate."""
+    with opened(db, as_json) as tenure, byte_progress(f"import {kind}", not as_json) as progress:
+        try:
+            report = import_file(
+                tenure.store,
+                kind,
+                file,
+                mapping,
+                threshold=tenure.settings.match_threshold,
+                progress=progress,
+                max_errors=max_errors,
+            )
+        except ImportRefused as err:
+            raise fail(f"refused, nothing imported: {err}", as_json) from None
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        render_import(report)
+
+
+def render_import(report: ImportReport) -> None:
+    out.print(
+        f"[bold]{report.kind}[/] from {report.source}: {report.rows:,} rows, "
+        f"[green]{report.accepted:,} accepted[/], [red]{report.rejected:,} rejected[/], "
+        f"{report.duplicates:,} duplicates, {report.held_for_review:,} held for review "
+        f"({report.seconds:.1f}s)"
+    )
+    for warning in report.warnings:
+        out.print(f"[yellow]warning:[/] {warning}")
+    for error in report.errors[:20]:
+        out.print(f"  row {error.row}: {error.field}: {error.reason}", markup=False)
+    if report.rejected and len(report.errors) > 20:
+        out.print(f"  ... {len(report.errors) - 20:,} more (use --json for all)")
+
+
+@app.command("check")
+def check_command(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Report inconsistencies in the stored record, per kind, with counts and examples."""
+    with opened(db, as_json) as tenure:
+        findings = run_checks(tenure.store)
+    if as_json:
+        emit_json({"warnings": [f.as_dict() for f in findings]})
+        return
+    if not findings:
+        out.print("[green]No inconsistencies found.[/]")
+        return
+    table = Table(title=f"{len(findings)} kinds of inconsistency", title_justify="left")
+    for column in ("kind", "code", "count", "message", "examples"):
+        table.add_column(column, justify="right" if column == "count" else "left")
+    for f in findings:
+        table.add_row(f.kind, f.code, f"{f.count:,}", f.message, ", ".join(f.examples))
+    out.print(table)
+
+
+def main() -> None:
+    """Entry point of the ``tenure`` script."""
+    app()

@@ -1,0 +1,346 @@
+"""Importing one file of one kind: stream, validate, resolve, de-duplicate, write, report.
+
+The whole import is one transaction: a file that turns out to be unreadable halfway leaves nothing
+behind. Every row ends up counted exactly once: ``rows == accepted + rejected + duplicates``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, insert, update
+
+from tenure.identity import Match
+from tenure.ingest.mapping import Mapping, MappingError, load_mapping
+from tenure.ingest.rows import (
+    AccountResolver,
+    ColumnPlan,
+    MissingColumns,
+    RowIdentity,
+    jsonable,
+)
+from tenure.ingest.sources import RawRow, Source, SourceError, open_source
+from tenure.record import Kind, Record, kind_named
+from tenure.store import Store, records
+from tenure.store.tables import IMPORT_ID, KIND_TABLES, ROW_HASH, imports, match_reviews, rejections
+
+Progress = Callable[[int, int], None]
+
+
+class ImportRefused(ValueError):
+    """The file as a whole was refused; nothing was written. The message says why."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    field: str
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    """What happened to every row of one import."""
+
+    kind: str
+    source: str
+    format: str = ""
+    encoding: str | None = None
+    delimiter: str | None = None
+    rows: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    held_for_review: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    errors_shown: int = 0
+    warnings: list[str] = field(default_factory=list)
+    import_id: int | None = None
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["errors"] = [asdict(e) for e in self.errors]
+        return data
+
+
+@dataclass
+class _Batch:
+    """Rows of one batch ready to write, with their row numbers and content hashes."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)
+
+
+class Importer:
+    """Imports files into a store; one instance per import."""
+
+    def __init__(
+        self,
+        store: Store,
+        kind: Kind,
+        mapping: Mapping,
+        *,
+        threshold: float = 0.9,
+        max_errors: int = 1000,
+    ) -> None:
+        self.store = store
+        self.kind = kind
+        self.mapping = mapping
+        self.threshold = threshold
+        self.max_errors = max_errors
+        self.table = KIND_TABLES[kind.name]
+        self.columns = [c.name for c in self.table.columns]
+
+    def run(self, source: Source, progress: Progress | None = None) -> ImportReport:
+        report = ImportReport(
+            self.kind.name,
+            str(source.path),
+            source.format,
+            source.encoding,
+            source.delimiter,
+            warnings=list(source.warnings),
+        )
+        try:
+            plan = ColumnPlan.build(self.kind, self.mapping, source.columns)
+        except MissingColumns as err:
+            raise ImportRefused(f"{source.path}: {err}") from None
+        started = time.perf_counter()
+        with self.store.transaction() as connection:
+            report.import_id = self._open_log(connection, source)
+            state = _ImportState(self, connection, plan, report)
+            for batch in source.batches():
+                state.take(batch)
+                if progress:
+                    progress(source.bytes_read, source.size)
+            state.finish()
+            report.seconds = round(time.perf_counter() - started, 3)
+            self._close_log(connection, report)
+        if report.rows == 0:
+            report.warnings.append("the file has a header but no data rows")
+        return report
+
+    def _open_log(self, connection: Connection, source: Source) -> int:
+        result = connection.execute(
+            insert(imports)
+            .values(kind=self.kind.name, source=str(source.path), started_at=_now())
+            .returning(imports.c.import_id)
+        )
+        return int(result.scalar_one())
+
+    def _close_log(self, connection: Connection, report: ImportReport) -> None:
+        connection.execute(
+            update(imports)
+            .where(imports.c.import_id == report.import_id)
+            .values(
+                finished_at=_now(),
+                rows=report.rows,
+                accepted=report.accepted,
+                rejected=report.rejected,
+                duplicates=report.duplicates,
+                held_for_review=report.held_for_review,
+            )
+        )
+
+
+class _ImportState:
+    """The moving parts of one running import."""
+
+    def __init__(
+        self, importer: Importer, connection: Connection, plan: ColumnPlan, report: ImportReport
+    ) -> None:
+        self.importer = importer
+        self.kind = importer.kind
+        self.connection = connection
+        self.plan = plan
+        self.report = report
+        self.identity = RowIdentity(self.kind, importer.mapping.identical_rows == "keep")
+        self.resolver = AccountResolver(connection, importer.threshold)
+        self.pending_errors: list[RowError] = []
+
+    def take(self, batch: list[tuple[int, RawRow | str]]) -> None:
+        ready = _Batch()
+        for number, row in batch:
+            self.report.rows += 1
+            if isinstance(row, str):
+                self.reject([RowError(number, "_row", row)])
+                continue
+            self.take_row(number, row, ready)
+        self.write(ready)
+        self.flush_errors()
+
+    def take_row(self, number: int, row: RawRow, ready: _Batch) -> None:
+        record, problems = self.kind.validate(
+            self.plan.raw_fields(row), self.importer.mapping.context
+        )
+        if problems:
+            self.reject([RowError(number, name, reason) for name, reason in problems])
+            return
+        extras = self.plan.extra_values(row)
+        if extras:
+            record[self.kind.extra_field] = {**(record.get(self.kind.extra_field) or {}), **extras}
+        settled = self.resolver.resolve(self.kind, record)
+        if isinstance(settled, tuple):
+            self.reject([RowError(number, *settled)])
+            return
+        if isinstance(settled, Match) and not settled.matched:
+            self.hold(record, settled)
+            return
+        self.stage(number, record, settled, ready)
+
+    def stage(self, number: int, record: Record, match: Match | None, ready: _Batch) -> None:
+        if match is not None:
+            extra = record.setdefault(self.kind.extra_field, {}) or {}
+            extra.update(matched_by=match.method, match_confidence=match.confidence)
+            record[self.kind.extra_field] = extra
+        digest = self.identity.assign(record)
+        earlier = self.identity.repeat_of(record, digest, number)
+        if earlier is not None:
+            self.repeat(number, record, digest, earlier)
+            return
+        ready.rows.append(self.complete(record, digest))
+        ready.numbers.append(number)
+
+    def repeat(self, number: int, record: Record, digest: str, earlier: tuple[str, int]) -> None:
+        first_hash, first_row = earlier
+        if first_hash == digest:
+            self.report.duplicates += 1
+            return
+        key = self.kind.key
+        self.reject(
+            [
+                RowError(
+                    number,
+                    key,
+                    f"{key} {record[key]!r} appears again (first at row "
+                    f"{first_row}) with different values; the first stays",
+                )
+            ]
+        )
+
+    def complete(self, record: Record, digest: str) -> dict[str, Any]:
+        row = {name: record.get(name) for name in self.importer.columns}
+        extra = row.get(self.kind.extra_field)
+        if extra is not None:
+            row[self.kind.extra_field] = jsonable(extra)
+        row[ROW_HASH] = digest
+        row[IMPORT_ID] = self.report.import_id
+        return row
+
+    def write(self, ready: _Batch) -> None:
+        """Write the first row of each key; every other row is a duplicate or a conflict."""
+        key = self.kind.key
+        first: dict[str, tuple[int, dict[str, Any]]] = {}
+        later: list[tuple[int, dict[str, Any]]] = []
+        for number, row in zip(ready.numbers, ready.rows, strict=True):
+            if row[key] in first:
+                later.append((number, row))
+            else:
+                first[row[key]] = (number, row)
+        changed = records.write(self.connection, self.kind, [r for _, r in first.values()])
+        self.report.accepted += len(changed)
+        unchanged = [item for k, item in first.items() if k not in changed] + later
+        if unchanged:
+            stored = records.stored_hashes(
+                self.connection, self.kind, [r[key] for _, r in unchanged]
+            )
+            for number, row in unchanged:
+                self.settle_unwritten(number, row, stored.get(row[key]))
+
+    def settle_unwritten(self, number: int, row: dict[str, Any], stored_hash: str | None) -> None:
+        key = self.kind.key
+        if stored_hash == row[ROW_HASH]:
+            self.report.duplicates += 1
+        else:
+            reason = f"{key} {row[key]!r} is already stored with different values"
+            self.reject([RowError(number, key, reason)])
+
+    def hold(self, record: Record, match: Match) -> None:
+        self.report.accepted += 1
+        self.report.held_for_review += 1
+        self.connection.execute(
+            insert(match_reviews).values(
+                import_id=self.report.import_id,
+                kind=self.kind.name,
+                record=jsonable(record),
+                email=next(
+                    (record[f] for f in ("email", "user_email", "contact_email") if record.get(f)),
+                    None,
+                ),
+                company=record.get("company"),
+                candidate_account_id=(match.candidates or [(None,)])[0][0],
+                confidence=match.confidence,
+                method=match.method,
+                candidates=[list(c) for c in match.candidates],
+                status="pending",
+                created_at=_now(),
+            )
+        )
+
+    def reject(self, errors: list[RowError]) -> None:
+        self.report.rejected += 1
+        for error in errors:
+            if self.report.errors_shown < self.importer.max_errors:
+                self.report.errors.append(error)
+                self.report.errors_shown += 1
+        self.pending_errors.extend(errors)
+
+    def flush_errors(self) -> None:
+        if not self.pending_errors:
+            return
+        self.connection.execute(
+            insert(rejections),
+            [
+                {
+                    "import_id": self.report.import_id,
+                    "row": e.row,
+                    "field": e.field,
+                    "reason": e.reason[:2000],
+                }
+                for e in self.pending_errors
+            ],
+        )
+        self.pending_errors = []
+
+    def finish(self) -> None:
+        self.flush_errors()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def import_file(
+    store: Store,
+    kind: str,
+    path: str | Path,
+    mapping: str | Path | None = None,
+    *,
+    threshold: float = 0.9,
+    progress: Progress | None = None,
+    max_errors: int = 1000,
+) -> ImportReport:
+    """Import ``path`` as ``kind`` (optionally through a mapping file) and report on every row.
+
+    Raises :class:`ImportRefused` when the file as a whole cannot be imported; then nothing is written.
+    """
+    try:
+        target = kind_named(kind)
+    except KeyError as err:
+        raise ImportRefused(str(err.args[0])) from None
+    try:
+        rules = load_mapping(mapping, target) if mapping is not None else Mapping(kind=target.name)
+    except MappingError as err:
+        raise ImportRefused(str(err)) from None
+    try:
+        source = open_source(Path(path), rules.format, rules.delimiter, rules.encoding)
+        return Importer(store, target, rules, threshold=threshold, max_errors=max_errors).run(
+            source, progress
+        )
+    except SourceError as err:
+        raise ImportRefused(str(err)) from None

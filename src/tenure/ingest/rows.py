@@ -1,0 +1,208 @@
+"""From a raw row of a foreign file to a record: column plan, account resolution and row identity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from tenure.identity import AccountDirectory, Match
+from tenure.ingest.mapping import Mapping
+from tenure.ingest.sources import RawRow
+from tenure.record import KINDS, Kind, Record
+from tenure.record.fields import is_blank
+from tenure.store import records
+from tenure.store.tables import KIND_TABLES
+
+EMAIL_FIELDS = ("email", "user_email", "contact_email")
+
+
+class MissingColumns(ValueError):
+    """The file lacks a column the kind needs."""
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """Which file column feeds which field, and which columns are kept as extra attributes."""
+
+    kind: Kind
+    mapping: Mapping
+    sources: dict[str, str]
+    extras: tuple[str, ...]
+
+    @classmethod
+    def build(cls, kind: Kind, mapping: Mapping, columns: list[str]) -> ColumnPlan:
+        present = set(columns)
+        sources = {name: col for name, col in mapping.columns.items() if col in present}
+        missing_mapped = [f"{n} <- {c!r}" for n, c in mapping.columns.items() if c not in present]
+        if missing_mapped:
+            raise MissingColumns(
+                f"the mapping names columns the file does not have: {', '.join(missing_mapped)}; "
+                f"the file has: {', '.join(columns)}"
+            )
+        used = set(sources.values())
+        for name in kind.field_names:
+            if name not in sources and name in present and name not in used:
+                sources[name] = name
+        used = set(sources.values())
+        extras = tuple(c for c in columns if c not in used and c not in mapping.ignore)
+        plan = cls(kind, mapping, sources, extras)
+        plan.check_required(columns)
+        return plan
+
+    def check_required(self, columns: list[str]) -> None:
+        for group in self.kind.column_groups():
+            if not any(name in self.sources or name in self.mapping.defaults for name in group):
+                need = group[0] if len(group) == 1 else "one of " + ", ".join(group)
+                raise MissingColumns(
+                    f"required column missing: {self.kind.name} needs {need}; the file has: "
+                    f"{', '.join(columns)} (a mapping file can rename columns)"
+                )
+
+    def raw_fields(self, row: RawRow) -> dict[str, Any]:
+        """Field name -> raw value, after value translation and defaults."""
+        out: dict[str, Any] = {}
+        translate, defaults = self.mapping.translate, self.mapping.defaults
+        for name, column in self.sources.items():
+            value = row.get(column)
+            out[name] = translate(name, value)
+        for name, value in defaults.items():
+            if is_blank(out.get(name)):
+                out[name] = value
+        return out
+
+    def extra_values(self, row: RawRow) -> dict[str, Any] | None:
+        found = {c: jsonable(row[c]) for c in self.extras if not is_blank(row.get(c))}
+        return found or None
+
+
+def jsonable(value: Any) -> Any:
+    """A value JSON can hold (dates become ISO text, everything odd becomes text)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return str(value)
+
+
+def content_hash(record: Record) -> str:
+    """A stable 32-hex-digit digest of a record's content (key order and type independent)."""
+    text = json.dumps(
+        record, sort_keys=True, default=str, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+@dataclass
+class RowIdentity:
+    """Gives each record its key and content hash; spots rows seen before in the same file."""
+
+    kind: Kind
+    keep_identical: bool = False
+    _occurrences: Counter[str] = field(default_factory=Counter)
+    _seen: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def assign(self, record: Record) -> str:
+        """Set the key when the row has none; return the content hash."""
+        digest = content_hash(record)
+        if record.get(self.kind.key) is None:
+            if self.kind.key == "contact_id" and record.get("email"):
+                record["contact_id"] = record["email"]
+            else:
+                record[self.kind.key] = self._derived_key(digest)
+        return digest
+
+    def _derived_key(self, digest: str) -> str:
+        if self.keep_identical:
+            self._occurrences[digest] += 1
+            nth = self._occurrences[digest]
+            if nth > 1:
+                digest = hashlib.blake2b(f"{digest}#{nth}".encode(), digest_size=16).hexdigest()
+        return f"{self.kind.name[:2]}_{digest[:24]}"
+
+    def repeat_of(self, record: Record, digest: str, row: int) -> tuple[str, int] | None:
+        """For entities: (hash, row) of an earlier row with the same key in this file, if any."""
+        if self.kind.append_only:
+            return None
+        key = str(record[self.kind.key])
+        earlier = self._seen.get(key)
+        if earlier is None:
+            self._seen[key] = (digest, row)
+        return earlier
+
+
+@dataclass
+class AccountResolver:
+    """Finds the account of each record: by id, by subscription, or by email and company."""
+
+    connection: Connection
+    threshold: float
+    _accounts: set[str] | None = None
+    _subscriptions: dict[str, Any] | None = None
+    _directory: AccountDirectory | None = None
+
+    def accounts(self) -> set[str]:
+        if self._accounts is None:
+            table = KIND_TABLES["accounts"]
+            self._accounts = set(self.connection.execute(select(table.c.account_id)).scalars())
+        return self._accounts
+
+    def subscription_account(self, subscription_id: str) -> str | None:
+        if self._subscriptions is None:
+            self._subscriptions = records.column_map(
+                self.connection, KINDS["subscriptions"], "account_id"
+            )
+        found = self._subscriptions.get(subscription_id)
+        return None if found is None else str(found)
+
+    def directory(self) -> AccountDirectory:
+        if self._directory is None:
+            table = KIND_TABLES["accounts"]
+            query = select(table.c.account_id, table.c.name, table.c.domains)
+            self._directory = AccountDirectory(threshold=self.threshold)
+            for account_id, name, domains in self.connection.execute(query).tuples():
+                self._directory.add(account_id, name, domains)
+        return self._directory
+
+    def resolve(self, kind: Kind, record: Record) -> tuple[str, str] | Match | None:
+        """None when the record's account is settled; an error (field, reason); or a Match to hold."""
+        if not kind.has("account_id") or kind.name == "accounts":
+            return None
+        account = record.get("account_id")
+        if account is not None:
+            if account not in self.accounts():
+                return "account_id", f"unknown account {account!r} (import accounts first)"
+            return None
+        if record.get("subscription_id") is not None:
+            return self._from_subscription(record)
+        return self._from_email(kind, record)
+
+    def _from_subscription(self, record: Record) -> tuple[str, str] | None:
+        found = self.subscription_account(record["subscription_id"])
+        if found is None:
+            return "subscription_id", f"unknown subscription {record['subscription_id']!r}"
+        record["account_id"] = found
+        return None
+
+    def _from_email(self, kind: Kind, record: Record) -> tuple[str, str] | Match:
+        email = next((record[f] for f in EMAIL_FIELDS if record.get(f)), None)
+        company = record.get("company")
+        if email is None and company is None:
+            return "account_id", "is empty, and there is no email or company to match it by"
+        match = self.directory().match(email, company)
+        if match.matched:
+            record["account_id"] = match.account_id
+        return match
+
+
+MatchSink = Callable[[Record, Match], None]

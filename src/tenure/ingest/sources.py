@@ -1,0 +1,286 @@
+"""Reading files row by row in constant memory: CSV (any delimiter), JSON Lines and Parquet.
+
+A source knows its columns before the first row is read, reports how far through the file it is, and
+refuses a file it cannot read (empty, no header, not text, unknown format) with :class:`SourceError`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pyarrow.parquet as pq
+
+RawRow = dict[str, Any]
+BATCH_ROWS = 5_000
+SAMPLE_BYTES = 64 * 1024
+FIELD_LIMIT = 64 * 1024 * 1024
+_SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+_DELIMITERS = (",", ";", "\t", "|")
+
+
+class SourceError(ValueError):
+    """The file as a whole cannot be read; nothing from it is imported."""
+
+
+@dataclass
+class Source:
+    """An open file: its columns, its rows in batches, and how far reading has got."""
+
+    path: Path
+    format: str
+    columns: list[str]
+    size: int
+    encoding: str | None = None
+    delimiter: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    _rows: Iterator[list[tuple[int, RawRow | str]]] | None = None
+    _position: Any = None
+
+    def batches(self) -> Iterator[list[tuple[int, RawRow | str]]]:
+        """Batches of (row number, row); a row is a dict, or an error text for an unreadable line."""
+        assert self._rows is not None
+        return self._rows
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes consumed so far (the whole size once the file is finished and closed)."""
+        try:
+            return int(self._position()) if self._position else self.size
+        except ValueError:
+            return self.size
+
+
+def open_source(
+    path: Path, format: str | None = None, delimiter: str | None = None, encoding: str | None = None
+) -> Source:
+    """Open ``path`` for reading; the format comes from the suffix unless given."""
+    if not path.exists():
+        raise SourceError(f"{path}: no such file")
+    if path.is_dir():
+        raise SourceError(f"{path}: is a folder, not a file")
+    size = path.stat().st_size
+    if size == 0:
+        raise SourceError(f"{path}: the file is empty")
+    kind = format or _SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise SourceError(
+            f"{path}: cannot tell the format from the suffix {path.suffix!r}; use .csv, .jsonl or "
+            ".parquet, or set format: in a mapping file"
+        )
+    opener = {"csv": _open_csv, "jsonl": _open_jsonl, "parquet": _open_parquet}[kind]
+    return opener(path, size, delimiter, encoding)
+
+
+def _detect_encoding(sample: bytes, path: Path) -> tuple[str, list[str]]:
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig", []
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16", []
+    if b"\x00" in sample:
+        raise SourceError(f"{path}: not a text file (it contains NUL bytes); is it compressed?")
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+        return "utf-8", []
+    except UnicodeDecodeError as err:
+        position = err.start
+    text = sample.decode("cp1252", errors="replace")
+    if "\ufffd" in text:
+        raise SourceError(f"{path}: not UTF-8 text (undecodable byte at offset {position})")
+    return "cp1252", [
+        f"not UTF-8 (first bad byte at offset {position}): read as Windows-1252/Latin-1; "
+        "set encoding: in a mapping file if that is wrong"
+    ]
+
+
+def _detect_delimiter(header: str) -> str:
+    counts = {d: header.count(d) for d in _DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _open_csv(path: Path, size: int, delimiter: str | None, encoding: str | None) -> Source:
+    raw = path.open("rb")
+    sample = raw.read(SAMPLE_BYTES)
+    raw.seek(0)
+    warnings: list[str] = []
+    if encoding is None:
+        try:
+            encoding, warnings = _detect_encoding(sample, path)
+        except SourceError:
+            raw.close()
+            raise
+    text = io.TextIOWrapper(raw, encoding=encoding, newline="", errors="strict")
+    try:
+        header_line = _first_line(text, path)
+    except SourceError:
+        text.close()
+        raise
+    used = delimiter or _detect_delimiter(header_line)
+    columns = _header(header_line, used, path)
+    source = Source(path, "csv", columns, size, encoding, used, warnings)
+    source._rows = _csv_batches(text, columns, used, path)
+    source._position = raw.tell
+    return source
+
+
+def _first_line(text: io.TextIOWrapper, path: Path) -> str:
+    try:
+        for line in text:
+            if line.strip():
+                return line.rstrip("\r\n")
+    except UnicodeDecodeError as err:
+        raise SourceError(f"{path}: cannot decode the header ({err.reason})") from None
+    raise SourceError(f"{path}: no header line (the file holds only blank lines)")
+
+
+def _header(line: str, delimiter: str, path: Path) -> list[str]:
+    cells = (
+        line.split() if delimiter == "whitespace" else next(csv.reader([line], delimiter=delimiter))
+    )
+    columns = [cell.strip() or f"column_{i + 1}" for i, cell in enumerate(cells)]
+    seen: set[str] = set()
+    for column in columns:
+        if column in seen:
+            raise SourceError(f"{path}: the header names column {column!r} twice")
+        seen.add(column)
+    return columns
+
+
+def _csv_batches(
+    text: io.TextIOWrapper, columns: list[str], delimiter: str, path: Path
+) -> Iterator[list[tuple[int, RawRow | str]]]:
+    csv.field_size_limit(FIELD_LIMIT)
+    if delimiter == "whitespace":
+        cells_iter: Iterator[list[str]] = (line.split() for line in text)
+    else:
+        cells_iter = csv.reader(text, delimiter=delimiter)
+    width = len(columns)
+    batch: list[tuple[int, RawRow | str]] = []
+    number = 0
+    try:
+        for cells in cells_iter:
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue
+            number += 1
+            batch.append((number, _cells_row(cells, columns, width)))
+            if len(batch) >= BATCH_ROWS:
+                yield batch
+                batch = []
+    except UnicodeDecodeError as err:
+        raise SourceError(
+            f"{path}: cannot decode the text after row {number} ({err.reason}); "
+            "set encoding: in a mapping file"
+        ) from None
+    except csv.Error as err:
+        raise SourceError(f"{path}: row {number + 1} cannot be read as CSV ({err})") from None
+    finally:
+        text.close()
+    if batch:
+        yield batch
+
+
+def _cells_row(cells: list[str], columns: list[str], width: int) -> RawRow | str:
+    if len(cells) > width:
+        return f"has {len(cells)} cells but the header has {width} columns"
+    return dict(zip(columns, cells, strict=False))
+
+
+def _open_jsonl(path: Path, size: int, delimiter: str | None, encoding: str | None) -> Source:
+    raw = path.open("rb")
+    sample = raw.read(SAMPLE_BYTES)
+    raw.seek(0)
+    warnings: list[str] = []
+    if encoding is None:
+        encoding, warnings = _detect_encoding(sample, path)
+    columns = _jsonl_columns(sample.decode(encoding, errors="replace"))
+    if not columns:
+        raw.close()
+        raise SourceError(f"{path}: no JSON object found in the first lines")
+    text = io.TextIOWrapper(raw, encoding=encoding, errors="strict")
+    source = Source(path, "jsonl", columns, size, encoding, None, warnings)
+    source._rows = _jsonl_batches(text, path)
+    source._position = raw.tell
+    return source
+
+
+def _jsonl_columns(sample: str) -> list[str]:
+    columns: dict[str, None] = {}
+    for line in sample.splitlines()[:1000]:
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            columns.update(dict.fromkeys(value))
+    return list(columns)
+
+
+def _jsonl_batches(text: io.TextIOWrapper, path: Path) -> Iterator[list[tuple[int, RawRow | str]]]:
+    batch: list[tuple[int, RawRow | str]] = []
+    number = 0
+    try:
+        for line in text:
+            if not line.strip():
+                continue
+            number += 1
+            batch.append((number, _json_row(line)))
+            if len(batch) >= BATCH_ROWS:
+                yield batch
+                batch = []
+    except UnicodeDecodeError as err:
+        raise SourceError(f"{path}: cannot decode line {number + 1} ({err.reason})") from None
+    finally:
+        text.close()
+    if batch:
+        yield batch
+
+
+def _json_row(line: str) -> RawRow | str:
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as err:
+        return f"not valid JSON: {err.msg} at character {err.pos}"
+    if not isinstance(value, dict):
+        return f"expected a JSON object, got {type(value).__name__}"
+    return value
+
+
+def _open_parquet(path: Path, size: int, delimiter: str | None, encoding: str | None) -> Source:
+    handle: BinaryIO = path.open("rb")
+    try:
+        parquet = pq.ParquetFile(handle)
+    except Exception as err:  # pyarrow raises ArrowInvalid and friends
+        handle.close()
+        raise SourceError(f"{path}: not a readable Parquet file ({err})") from None
+    columns = list(parquet.schema_arrow.names)
+    source = Source(path, "parquet", columns, size)
+    source._rows = _parquet_batches(parquet, handle)
+    source._position = handle.tell
+    return source
+
+
+def _parquet_batches(parquet: Any, handle: BinaryIO) -> Iterator[list[tuple[int, RawRow | str]]]:
+    number = 0
+    try:
+        for record_batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+            rows = record_batch.to_pylist()
+            yield [(number + i + 1, row) for i, row in enumerate(rows)]
+            number += len(rows)
+    finally:
+        handle.close()

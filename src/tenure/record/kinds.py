@@ -1,0 +1,148 @@
+"""The kinds of the account record, declared once.
+
+A :class:`Kind` is the single declaration from which the store's tables, the import validation, the
+JSON Schema and the documentation are all derived. Add a field here and every face sees it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from tenure.record.fields import (
+    DEFAULT_CONTEXT,
+    FieldError,
+    FieldType,
+    ParseContext,
+    is_blank,
+)
+
+Record = dict[str, Any]
+Derivation = Callable[[Record], None]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One attribute of a kind."""
+
+    name: str
+    type: FieldType
+    description: str
+    required: bool = False
+    references: str | None = None
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of the account record: accounts, contacts, usage events, tickets..."""
+
+    name: str
+    title: str
+    description: str
+    key: str
+    fields: tuple[Field, ...]
+    time_field: str
+    append_only: bool = False
+    required_columns: tuple[tuple[str, ...], ...] = ()
+    derive: tuple[Derivation, ...] = ()
+    extra_field: str = "attributes"
+    _by_name: Mapping[str, Field] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {f.name: f for f in self.fields})
+
+    def field(self, name: str) -> Field:
+        return self._by_name[name]
+
+    def has(self, name: str) -> bool:
+        return name in self._by_name
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    @property
+    def references(self) -> dict[str, str]:
+        """Field name to the kind it refers to."""
+        return {f.name: f.references for f in self.fields if f.references}
+
+    def column_groups(self) -> tuple[tuple[str, ...], ...]:
+        """Groups of fields of which a file must carry at least one each (one-of groups)."""
+        grouped = {name for group in self.required_columns for name in group}
+        own = tuple(
+            (f.name,)
+            for f in self.fields
+            if f.required and f.name != self.key and f.name not in grouped
+        )
+        key_group = () if self.append_only else ((self.key,),)
+        return key_group + own + self.required_columns
+
+    def validate(
+        self, raw: Mapping[str, Any], ctx: ParseContext = DEFAULT_CONTEXT
+    ) -> tuple[Record, list[tuple[str, str]]]:
+        """Parse one row given as field name -> raw value; return the record and its errors."""
+        record: Record = {}
+        errors: list[tuple[str, str]] = []
+        for spec in self.fields:
+            value = raw.get(spec.name)
+            if is_blank(value):
+                if spec.default is not None:
+                    record[spec.name] = spec.default
+                continue
+            try:
+                record[spec.name] = spec.type.parse(value, ctx)
+            except FieldError as err:
+                errors.append((spec.name, str(err)))
+        if errors:
+            return record, errors
+        for rule in self.derive:
+            try:
+                rule(record)
+            except RecordError as err:
+                errors.append((err.field, err.reason))
+        for spec in self.fields:
+            if spec.required and record.get(spec.name) is None and spec.name != self.key:
+                errors.append((spec.name, "is required but empty"))
+        if not self.append_only and record.get(self.key) is None:
+            errors.append((self.key, "is required but empty"))
+        return record, errors
+
+
+class RecordError(ValueError):
+    """A rule across fields failed; names the field to blame."""
+
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(f"{field_name}: {reason}")
+        self.field = field_name
+        self.reason = reason
+
+
+def not_before(later: str, earlier: str) -> Derivation:
+    """A rule: ``later`` may not precede ``earlier`` when both are set."""
+
+    def rule(record: Record) -> None:
+        a, b = record.get(later), record.get(earlier)
+        if a is not None and b is not None and a < b:
+            raise RecordError(later, f"{a} is before {earlier} {b}")
+
+    rule.__doc__ = f"{later} is not before {earlier}"
+    return rule
+
+
+def duration_pair(instant: str, start: str, amount: str, unit: timedelta) -> Derivation:
+    """A rule: fill ``instant`` from ``start + amount`` or ``amount`` from the two instants."""
+
+    def rule(record: Record) -> None:
+        began = record.get(start)
+        if began is None:
+            return
+        if record.get(instant) is None and record.get(amount) is not None:
+            record[instant] = began + record[amount] * unit
+        elif record.get(amount) is None and record.get(instant) is not None:
+            record[amount] = round((record[instant] - began) / unit, 3)
+
+    rule.__doc__ = f"{instant} = {start} + {amount}, whichever is missing"
+    return rule

@@ -1,0 +1,63 @@
+"""Writing and reading records of each kind: idempotent upserts keyed by natural key or event id."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+
+from tenure.record import Kind
+from tenure.store.tables import KIND_TABLES, ROW_HASH
+
+
+def _insert(connection: Connection, table: Table) -> Any:
+    """The dialect's INSERT that knows ON CONFLICT (SQLite and PostgreSQL spell it the same)."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def write(connection: Connection, kind: Kind, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Store ``rows`` (complete column dicts) and return the keys of those new or changed.
+
+    Events and other append-only kinds are inserted once per id and never changed. Entities
+    (accounts, subscriptions...) are upserted by natural key, and a row whose content hash equals
+    the stored one is left alone, so importing the same file twice changes nothing.
+    """
+    if not rows:
+        return set()
+    table = KIND_TABLES[kind.name]
+    key = table.c[kind.key]
+    stmt: Insert = _insert(connection, table)
+    if kind.append_only:
+        stmt = stmt.on_conflict_do_nothing(index_elements=[key])  # type: ignore[attr-defined]
+    else:
+        excluded = stmt.excluded  # type: ignore[attr-defined]
+        stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+            index_elements=[key],
+            set_={c.name: excluded[c.name] for c in table.columns if c.name != kind.key},
+            where=table.c[ROW_HASH] != excluded[ROW_HASH],
+        )
+    result = connection.execute(stmt.returning(key), list(rows))
+    return set(result.scalars())
+
+
+def stored_hashes(connection: Connection, kind: Kind, keys: Iterable[str]) -> dict[str, str]:
+    """Key -> content hash of the stored records among ``keys``."""
+    table = KIND_TABLES[kind.name]
+    column = table.c[kind.key]
+    wanted = list(set(keys))
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), 900):
+        query = select(column, table.c[ROW_HASH]).where(column.in_(wanted[start : start + 900]))
+        found.update((k, v) for k, v in connection.execute(query).tuples())
+    return found
+
+
+def column_map(connection: Connection, kind: Kind, value: str) -> dict[str, Any]:
+    """Key -> ``value`` column for every stored record of ``kind``."""
+    table = KIND_TABLES[kind.name]
+    query = select(table.c[kind.key], table.c[value])
+    return {key: found for key, found in connection.execute(query).tuples()}

@@ -1,0 +1,115 @@
+"""SQL tables, derived from the record's kind declarations, plus the store's own bookkeeping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeEngine
+
+from tenure.record import KINDS, Kind
+from tenure.record.fields import Identifier, Storage
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    }
+)
+
+_STORAGE: dict[Storage, type[TypeEngine[Any]]] = {
+    "text": Text,
+    "integer": BigInteger,
+    "float": Double,
+    "boolean": Boolean,
+    "date": Date,
+    "timestamp": DateTime,
+    "json": JSON,
+}
+
+ROW_HASH = "_row_hash"
+IMPORT_ID = "_import_id"
+
+
+def _kind_table(kind: Kind) -> Table:
+    columns: list[Column[Any]] = []
+    for spec in kind.fields:
+        sql_type: TypeEngine[Any] | type[TypeEngine[Any]] = _STORAGE[spec.type.storage]
+        if isinstance(spec.type, Identifier):
+            sql_type = String(spec.type.max_length)
+        columns.append(Column(spec.name, sql_type, primary_key=spec.name == kind.key))
+    if not kind.has(kind.extra_field):
+        columns.append(Column(kind.extra_field, JSON))
+    columns.append(Column(ROW_HASH, String(32), nullable=False))
+    columns.append(Column(IMPORT_ID, Integer))
+    table = Table(kind.name, metadata, *columns, comment=kind.description)
+    if kind.has("account_id") and kind.name != "accounts":
+        Index(None, table.c.account_id, table.c[kind.time_field])
+    return table
+
+
+KIND_TABLES: dict[str, Table] = {name: _kind_table(kind) for name, kind in KINDS.items()}
+
+imports = Table(
+    "imports",
+    metadata,
+    Column("import_id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(40), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("sha256", String(64)),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("rows", BigInteger, nullable=False, default=0),
+    Column("accepted", BigInteger, nullable=False, default=0),
+    Column("rejected", BigInteger, nullable=False, default=0),
+    Column("duplicates", BigInteger, nullable=False, default=0),
+    Column("held_for_review", BigInteger, nullable=False, default=0),
+    comment="One row per file import: what came in and what happened to it.",
+)
+
+rejections = Table(
+    "rejections",
+    metadata,
+    Column("rejection_id", Integer, primary_key=True, autoincrement=True),
+    Column("import_id", Integer, nullable=False, index=True),
+    Column("row", BigInteger, nullable=False),
+    Column("field", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    comment="Every rejected row of every import, with the field and the reason.",
+)
+
+match_reviews = Table(
+    "match_reviews",
+    metadata,
+    Column("review_id", Integer, primary_key=True, autoincrement=True),
+    Column("import_id", Integer),
+    Column("kind", String(40), nullable=False),
+    Column("record", JSON, nullable=False),
+    Column("email", String(320)),
+    Column("company", Text),
+    Column("candidate_account_id", String(200)),
+    Column("confidence", Double),
+    Column("method", String(40)),
+    Column("candidates", JSON),
+    Column("status", String(20), nullable=False, default="pending"),
+    Column("created_at", DateTime, nullable=False),
+    Column("resolved_at", DateTime),
+    Column("resolved_account_id", String(200)),
+    Index("ix_match_reviews_status", "status"),
+    comment="Records that could not be matched to an account with confidence: they wait here.",
+)
