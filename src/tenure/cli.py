@@ -26,7 +26,7 @@ from rich.table import Table
 
 from tenure import __version__
 from tenure.app import Tenure
-from tenure.ingest import ImportRefused, ImportReport, import_file
+from tenure.ingest import ImportRefused, ImportReport, import_file, review
 from tenure.quality import run_checks
 from tenure.record import KINDS, json_schema
 from tenure.store import StoreError
@@ -209,6 +209,79 @@ def check_command(db: DbOption = None, as_json: JsonOption = False) -> None:
     for f in findings:
         table.add_row(f.kind, f.code, f"{f.count:,}", f.message, ", ".join(f.examples))
     out.print(table)
+
+
+@matches_app.callback(invoke_without_command=True)
+def matches_list(
+    ctx: typer.Context,
+    status: Annotated[str, typer.Option(help="pending, accepted, rejected or all.")] = "pending",
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List records waiting for a person to say which account they belong to."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with opened(db, as_json) as tenure:
+        found = review.list_reviews(tenure.store, None if status == "all" else status)
+    if as_json:
+        emit_json({"matches": [r.as_dict() for r in found], "count": len(found)})
+        return
+    table = Table(title=f"{len(found)} {status} matches", title_justify="left")
+    for column in ("id", "kind", "email", "company", "best candidate", "confidence", "method"):
+        table.add_column(column)
+    for r in found:
+        confidence = "" if r.confidence is None else f"{r.confidence:.2f}"
+        table.add_row(
+            str(r.review_id),
+            r.kind,
+            r.email or "",
+            r.company or "",
+            r.candidate_account_id or "",
+            confidence,
+            r.method or "",
+        )
+    out.print(table)
+
+
+@matches_app.command("accept")
+def matches_accept(
+    review_id: Annotated[int, typer.Argument(help="The id shown by `tenure matches`.")],
+    account: Annotated[
+        str | None, typer.Option(help="Account to file it under (default: the best candidate).")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """File a held record under an account."""
+    with opened(db, as_json) as tenure:
+        try:
+            done = review.accept(tenure.store, review_id, account)
+        except review.ReviewError as err:
+            raise fail(str(err), as_json) from None
+    render_review(done, as_json)
+
+
+@matches_app.command("reject")
+def matches_reject(
+    review_id: Annotated[int, typer.Argument(help="The id shown by `tenure matches`.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Drop a held record: it belongs to no account we know."""
+    with opened(db, as_json) as tenure:
+        try:
+            done = review.reject(tenure.store, review_id)
+        except review.ReviewError as err:
+            raise fail(str(err), as_json) from None
+    render_review(done, as_json)
+
+
+def render_review(done: review.Review, as_json: bool) -> None:
+    if as_json:
+        emit_json(done.as_dict())
+    else:
+        target = f" under {done.resolved_account_id}" if done.resolved_account_id else ""
+        out.print(f"match {done.review_id} {done.status}{target}")
 
 
 def main() -> None:

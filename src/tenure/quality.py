@@ -309,7 +309,7 @@ def duplicate_keys(ctx: CheckContext) -> list[Finding]:
             "(rejected on import; see the import report)",
             [str(example)],
         )
-        for kind, count, example in ctx.connection.execute(query).tuples()
+        for kind, count, example in ctx.connection.execute(query)
     ]
 
 

@@ -17,9 +17,10 @@ import calendar
 import csv
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -36,9 +37,22 @@ BoolArray = npt.NDArray[np.bool_]
 Cell = str | int | float | bool | date | datetime | None
 Row = dict[str, Cell]
 Progress = Callable[[int, int], None]
+T = TypeVar("T")
 
-KIND_ORDER = ("accounts", "contacts", "subscriptions", "invoices", "payments", "events", "tickets",
-              "responses", "touchpoints", "milestones", "opportunities", "outcomes")
+KIND_ORDER = (
+    "accounts",
+    "contacts",
+    "subscriptions",
+    "invoices",
+    "payments",
+    "events",
+    "tickets",
+    "responses",
+    "touchpoints",
+    "milestones",
+    "opportunities",
+    "outcomes",
+)
 
 # ----------------------------------------------------------------------------- vocabularies
 
@@ -59,75 +73,298 @@ class _Segment:
 
 
 SEGMENTS = (
-    _Segment("enterprise", 0.15, 150.0, "Enterprise", 720.0, 0.06, 0.25, (0.1, 0.2, 0.7), 12.0,
-             2.5, ("champion", "executive_sponsor", "economic_buyer", "power_user", "power_user",
-                   "end_user", "end_user", "it", "procurement", "finance",
-                   "business_unit_leader")),
-    _Segment("mid-market", 0.35, 40.0, "Growth", 480.0, 0.11, 0.20, (0.4, 0.2, 0.4), 25.0,
-             1.2, ("champion", "executive_sponsor", "economic_buyer", "power_user", "end_user",
-                   "it", "finance")),
-    _Segment("smb", 0.50, 10.0, "Starter", 300.0, 0.17, 0.12, (0.75, 0.1, 0.15), 50.0, 0.5,
-             ("champion", "executive_sponsor", "power_user", "end_user")),
+    _Segment(
+        "enterprise",
+        0.15,
+        150.0,
+        "Enterprise",
+        720.0,
+        0.07,
+        0.25,
+        (0.1, 0.2, 0.7),
+        12.0,
+        2.5,
+        (
+            "champion",
+            "executive_sponsor",
+            "economic_buyer",
+            "power_user",
+            "power_user",
+            "end_user",
+            "end_user",
+            "it",
+            "procurement",
+            "finance",
+            "business_unit_leader",
+        ),
+    ),
+    _Segment(
+        "mid-market",
+        0.35,
+        40.0,
+        "Growth",
+        480.0,
+        0.12,
+        0.20,
+        (0.4, 0.2, 0.4),
+        25.0,
+        1.2,
+        (
+            "champion",
+            "executive_sponsor",
+            "economic_buyer",
+            "power_user",
+            "end_user",
+            "it",
+            "finance",
+        ),
+    ),
+    _Segment(
+        "smb",
+        0.50,
+        10.0,
+        "Starter",
+        300.0,
+        0.19,
+        0.12,
+        (0.75, 0.1, 0.15),
+        50.0,
+        0.5,
+        ("champion", "executive_sponsor", "power_user", "end_user"),
+    ),
 )
 BILLING_PERIODS = ("monthly", "quarterly", "annual")
 USES_PRODUCT = frozenset({"champion", "power_user", "end_user", "it", "business_unit_leader"})
 
 # name, region, UTC offset (hours), weight, country domain
 COUNTRIES = (
-    ("United States", "NA", -5, 38.0, "com"), ("Canada", "NA", -5, 6.0, "ca"),
-    ("United Kingdom", "EMEA", 0, 10.0, "co.uk"), ("Germany", "EMEA", 1, 8.0, "de"),
-    ("France", "EMEA", 1, 5.0, "fr"), ("Netherlands", "EMEA", 1, 4.0, "nl"),
-    ("Greece", "EMEA", 2, 3.0, "gr"), ("United Arab Emirates", "EMEA", 4, 3.0, "ae"),
-    ("Japan", "APAC", 9, 6.0, "jp"), ("Australia", "APAC", 10, 5.0, "com.au"),
-    ("Singapore", "APAC", 8, 4.0, "sg"), ("Brazil", "LATAM", -3, 5.0, "com.br"),
+    ("United States", "NA", -5, 38.0, "com"),
+    ("Canada", "NA", -5, 6.0, "ca"),
+    ("United Kingdom", "EMEA", 0, 10.0, "co.uk"),
+    ("Germany", "EMEA", 1, 8.0, "de"),
+    ("France", "EMEA", 1, 5.0, "fr"),
+    ("Netherlands", "EMEA", 1, 4.0, "nl"),
+    ("Greece", "EMEA", 2, 3.0, "gr"),
+    ("United Arab Emirates", "EMEA", 4, 3.0, "ae"),
+    ("Japan", "APAC", 9, 6.0, "jp"),
+    ("Australia", "APAC", 10, 5.0, "com.au"),
+    ("Singapore", "APAC", 8, 4.0, "sg"),
+    ("Brazil", "LATAM", -3, 5.0, "com.br"),
     ("Mexico", "LATAM", -6, 3.0, "mx"),
 )
 NATIVE_NAMES: dict[str, tuple[tuple[str, str], ...]] = {
-    "Japan": (("田中 優子", "yuko.tanaka"), ("佐藤 健", "ken.sato"), ("鈴木 花子", "hanako.suzuki"),
-              ("高橋 翔", "sho.takahashi"), ("伊藤 美咲", "misaki.ito"),
-              ("渡辺 大輔", "daisuke.watanabe"), ("山本 彩", "aya.yamamoto")),
-    "Greece": (("Γιώργος Παπαδόπουλος", "giorgos.papadopoulos"),
-               ("Μαρία Κωνσταντίνου", "maria.konstantinou"), ("Νίκος Αντωνίου", "nikos.antoniou"),
-               ("Ελένη Γεωργίου", "eleni.georgiou"), ("Δημήτρης Νικολάου", "dimitris.nikolaou")),
-    "United Arab Emirates": (("محمد الهاشمي", "mohammed.alhashimi"),
-                             ("فاطمة الزعابي", "fatima.alzaabi"),
-                             ("أحمد المنصوري", "ahmed.almansoori"),
-                             ("مريم الكعبي", "maryam.alkaabi"), ("خالد الشامسي", "khalid.alshamsi")),
-    "Singapore": (("陈伟明", "weiming.chen"), ("林美玲", "meiling.lin"), ("黄志强", "zhiqiang.huang")),
+    "Japan": (
+        ("田中 優子", "yuko.tanaka"),
+        ("佐藤 健", "ken.sato"),
+        ("鈴木 花子", "hanako.suzuki"),
+        ("高橋 翔", "sho.takahashi"),
+        ("伊藤 美咲", "misaki.ito"),
+        ("渡辺 大輔", "daisuke.watanabe"),
+        ("山本 彩", "aya.yamamoto"),
+    ),
+    "Greece": (
+        ("Γιώργος Παπαδόπουλος", "giorgos.papadopoulos"),
+        ("Μαρία Κωνσταντίνου", "maria.konstantinou"),
+        ("Νίκος Αντωνίου", "nikos.antoniou"),
+        ("Ελένη Γεωργίου", "eleni.georgiou"),
+        ("Δημήτρης Νικολάου", "dimitris.nikolaou"),
+    ),
+    "United Arab Emirates": (
+        ("محمد الهاشمي", "mohammed.alhashimi"),
+        ("فاطمة الزعابي", "fatima.alzaabi"),
+        ("أحمد المنصوري", "ahmed.almansoori"),
+        ("مريم الكعبي", "maryam.alkaabi"),
+        ("خالد الشامسي", "khalid.alshamsi"),
+    ),
+    "Singapore": (
+        ("陈伟明", "weiming.chen"),
+        ("林美玲", "meiling.lin"),
+        ("黄志强", "zhiqiang.huang"),
+    ),
 }
-FIRST_NAMES = ("James", "Olivia", "Liam", "Emma", "Noah", "Ava", "Lucas", "Sophia", "Mateo",
-               "Isabella", "Ethan", "Mia", "Jonas", "Lena", "Hugo", "Chloé", "Sam", "Priya",
-               "Arjun", "Wei", "Daniel", "Grace", "Tomás", "Ana", "Felix", "Clara", "Omar",
-               "Sara", "Leo", "Nora", "Ben", "Julia", "Max", "Zoë", "Ravi", "Anika", "Diego",
-               "Lucía", "Finn", "Ingrid")
-LAST_NAMES = ("Smith", "Johnson", "Williams", "Brown", "Garcia", "Miller", "Davis", "Martínez",
-              "Müller", "Schmidt", "Dubois", "Bernard", "de Vries", "Jansen", "Silva", "Santos",
-              "Oliveira", "Hernández", "López", "Nguyen", "Patel", "Kim", "Chen", "Wilson",
-              "Taylor", "Anderson", "Thomas", "Moore", "Jackson", "White", "Harris", "Clark",
-              "Lewis", "Walker", "Hall", "Young", "King", "Wright", "Scott", "Green")
-COMPANY_STEMS = ("Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vandelay",
-                 "Soylent", "Tyrell", "Cyberdyne", "Aperture", "Nakatomi", "Oscorp", "Wonka",
-                 "Monarch", "Pied Piper", "Massive", "Blue Sun", "Virtucon", "Dunder", "Sterling",
-                 "Bluth", "Prestige", "Gekko", "Axiom", "Zenith", "Northwind", "Contoso",
-                 "Fabrikam", "Tailspin", "Litware", "Adatum", "Proseware", "Woodgrove", "Lucerne",
-                 "Trey", "Alpine", "Coho", "Wingtip", "Humongous", "Relecloud", "Bellows",
-                 "Halcyon", "Juniper", "Kestrel", "Meridian", "Orbital", "Quantum", "Redwood")
-COMPANY_TRADES = (("Robotics", "Manufacturing"), ("Logistics", "Transportation"),
-                  ("Health", "Healthcare"), ("Analytics", "Software"), ("Foods", "Consumer Goods"),
-                  ("Energy", "Energy"), ("Capital", "Financial Services"), ("Media", "Media"),
-                  ("Labs", "Life Sciences"), ("Systems", "Software"), ("Networks", "Telecom"),
-                  ("Bank", "Financial Services"), ("Insurance", "Insurance"), ("Retail", "Retail"),
-                  ("Pharma", "Life Sciences"), ("Motors", "Automotive"), ("Software", "Software"),
-                  ("Consulting", "Professional Services"), ("Telecom", "Telecom"),
-                  ("Learning", "Education"), ("Travel", "Travel"), ("Realty", "Real Estate"),
-                  ("Security", "Software"), ("Apparel", "Retail"), ("Games", "Media"),
-                  ("Freight", "Transportation"))
+FIRST_NAMES = (
+    "James",
+    "Olivia",
+    "Liam",
+    "Emma",
+    "Noah",
+    "Ava",
+    "Lucas",
+    "Sophia",
+    "Mateo",
+    "Isabella",
+    "Ethan",
+    "Mia",
+    "Jonas",
+    "Lena",
+    "Hugo",
+    "Chloé",
+    "Sam",
+    "Priya",
+    "Arjun",
+    "Wei",
+    "Daniel",
+    "Grace",
+    "Tomás",
+    "Ana",
+    "Felix",
+    "Clara",
+    "Omar",
+    "Sara",
+    "Leo",
+    "Nora",
+    "Ben",
+    "Julia",
+    "Max",
+    "Zoë",
+    "Ravi",
+    "Anika",
+    "Diego",
+    "Lucía",
+    "Finn",
+    "Ingrid",
+)
+LAST_NAMES = (
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Martínez",
+    "Müller",
+    "Schmidt",
+    "Dubois",
+    "Bernard",
+    "de Vries",
+    "Jansen",
+    "Silva",
+    "Santos",
+    "Oliveira",
+    "Hernández",
+    "López",
+    "Nguyen",
+    "Patel",
+    "Kim",
+    "Chen",
+    "Wilson",
+    "Taylor",
+    "Anderson",
+    "Thomas",
+    "Moore",
+    "Jackson",
+    "White",
+    "Harris",
+    "Clark",
+    "Lewis",
+    "Walker",
+    "Hall",
+    "Young",
+    "King",
+    "Wright",
+    "Scott",
+    "Green",
+)
+COMPANY_STEMS = (
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Stark",
+    "Wayne",
+    "Hooli",
+    "Vandelay",
+    "Soylent",
+    "Tyrell",
+    "Cyberdyne",
+    "Aperture",
+    "Nakatomi",
+    "Oscorp",
+    "Wonka",
+    "Monarch",
+    "Pied Piper",
+    "Massive",
+    "Blue Sun",
+    "Virtucon",
+    "Dunder",
+    "Sterling",
+    "Bluth",
+    "Prestige",
+    "Gekko",
+    "Axiom",
+    "Zenith",
+    "Northwind",
+    "Contoso",
+    "Fabrikam",
+    "Tailspin",
+    "Litware",
+    "Adatum",
+    "Proseware",
+    "Woodgrove",
+    "Lucerne",
+    "Trey",
+    "Alpine",
+    "Coho",
+    "Wingtip",
+    "Humongous",
+    "Relecloud",
+    "Bellows",
+    "Halcyon",
+    "Juniper",
+    "Kestrel",
+    "Meridian",
+    "Orbital",
+    "Quantum",
+    "Redwood",
+)
+COMPANY_TRADES = (
+    ("Robotics", "Manufacturing"),
+    ("Logistics", "Transportation"),
+    ("Health", "Healthcare"),
+    ("Analytics", "Software"),
+    ("Foods", "Consumer Goods"),
+    ("Energy", "Energy"),
+    ("Capital", "Financial Services"),
+    ("Media", "Media"),
+    ("Labs", "Life Sciences"),
+    ("Systems", "Software"),
+    ("Networks", "Telecom"),
+    ("Bank", "Financial Services"),
+    ("Insurance", "Insurance"),
+    ("Retail", "Retail"),
+    ("Pharma", "Life Sciences"),
+    ("Motors", "Automotive"),
+    ("Software", "Software"),
+    ("Consulting", "Professional Services"),
+    ("Telecom", "Telecom"),
+    ("Learning", "Education"),
+    ("Travel", "Travel"),
+    ("Realty", "Real Estate"),
+    ("Security", "Software"),
+    ("Apparel", "Retail"),
+    ("Games", "Media"),
+    ("Freight", "Transportation"),
+)
 SUBSIDIARY_SUFFIXES = ("Europe", "Japan", "Labs", "Digital", "Services", "International")
-CSMS = ("Alex Morgan", "Priya Raman", "Jordan Lee", "Sofia Rossi", "Marcus Webb",
-        "Hana Kobayashi", "Daniel Okafor", "Elena Petrova", "Tom Becker", "Aisha Khan")
+CSMS = (
+    "Alex Morgan",
+    "Priya Raman",
+    "Jordan Lee",
+    "Sofia Rossi",
+    "Marcus Webb",
+    "Hana Kobayashi",
+    "Daniel Okafor",
+    "Elena Petrova",
+    "Tom Becker",
+    "Aisha Khan",
+)
 TITLES = {
-    "champion": ("Director of Revenue Operations", "Head of Customer Operations",
-                 "Analytics Manager"),
+    "champion": (
+        "Director of Revenue Operations",
+        "Head of Customer Operations",
+        "Analytics Manager",
+    ),
     "executive_sponsor": ("VP Operations", "Chief Operating Officer", "SVP Customer Experience"),
     "economic_buyer": ("CFO", "VP Finance", "Head of Procurement Strategy"),
     "power_user": ("Senior Analyst", "Operations Lead", "Data Specialist"),
@@ -162,62 +399,113 @@ FEATURES = (
 )
 PLATFORMS = ("web", "desktop", "mobile", "api")
 PLATFORM_WEIGHTS = (0.7, 0.12, 0.13, 0.05)
-TICKET_TOPICS = ("SSO login", "CSV export", "Salesforce sync", "dashboard loading",
-                 "API rate limits", "invoice download", "user provisioning",
-                 "report scheduling", "webhook delivery", "permissions")
-TEAMS = ("the sales team", "our finance analysts", "customer support", "the operations team",
-         "marketing")
+TICKET_TOPICS = (
+    "SSO login",
+    "CSV export",
+    "Salesforce sync",
+    "dashboard loading",
+    "API rate limits",
+    "invoice download",
+    "user provisioning",
+    "report scheduling",
+    "webhook delivery",
+    "permissions",
+)
+TEAMS = (
+    "the sales team",
+    "our finance analysts",
+    "customer support",
+    "the operations team",
+    "marketing",
+)
 SUBJECTS = {
-    "neutral": ("Question about {topic}", "How do we configure {topic}?",
-                "Request: help with {topic}"),
-    "frustrated": ("{topic} still not working", "Problem with {topic} again",
-                   "{topic} issue is blocking our team"),
-    "angry": ("URGENT: {topic} down for the whole team", "Unacceptable: {topic} broken for days",
-              "Escalation: {topic} failures are costing us customers"),
+    "neutral": (
+        "Question about {topic}",
+        "How do we configure {topic}?",
+        "Request: help with {topic}",
+    ),
+    "frustrated": (
+        "{topic} still not working",
+        "Problem with {topic} again",
+        "{topic} issue is blocking our team",
+    ),
+    "angry": (
+        "URGENT: {topic} down for the whole team",
+        "Unacceptable: {topic} broken for days",
+        "Escalation: {topic} failures are costing us customers",
+    ),
 }
 BODIES = {
-    "neutral": ("Hi team, could you point us to the docs for {topic}? We want to roll it out to "
-                "{team}. Thanks!",
-                "Hello, {team} asked whether {topic} can be set up per workspace. Is that "
-                "possible on our plan?"),
-    "frustrated": ("We reported the {topic} problem last week and it is happening again. {team} "
-                   "cannot finish their work. Please prioritise this.",
-                   "{topic} keeps failing for {team}. The workaround you suggested did not help "
-                   "and we are losing time every day."),
-    "angry": ("This is the third time this month {topic} has failed. {team} has been blocked for "
-              "two days and nobody has replied. We are reviewing whether to renew.",
-              "Our leadership is asking why we pay for a tool that keeps breaking. {topic} is "
-              "down again, support is far too slow, and we need a call today.",
-              "Completely unacceptable. {topic} lost data for {team} and we were not even told. "
-              "If this is not fixed now we will look at alternatives."),
+    "neutral": (
+        "Hi team, could you point us to the docs for {topic}? We want to roll it out to "
+        "{team}. Thanks!",
+        "Hello, {team} asked whether {topic} can be set up per workspace. Is that "
+        "possible on our plan?",
+    ),
+    "frustrated": (
+        "We reported the {topic} problem last week and it is happening again. {team} "
+        "cannot finish their work. Please prioritise this.",
+        "{topic} keeps failing for {team}. The workaround you suggested did not help "
+        "and we are losing time every day.",
+    ),
+    "angry": (
+        "This is the third time this month {topic} has failed. {team} has been blocked for "
+        "two days and nobody has replied. We are reviewing whether to renew.",
+        "Our leadership is asking why we pay for a tool that keeps breaking. {topic} is "
+        "down again, support is far too slow, and we need a call today.",
+        "Completely unacceptable. {topic} lost data for {team} and we were not even told. "
+        "If this is not fixed now we will look at alternatives.",
+    ),
 }
 NPS_COMMENTS = {
-    "promoter": ("Great product, the dashboards save us hours every week.",
-                 "Our CSM is fantastic and the team relies on the reports daily.",
-                 "Easy to roll out and the integrations just work."),
-    "passive": ("Solid tool, but reporting could be more flexible.",
-                "Works well for us; onboarding new teams took longer than expected.",
-                "Good value, a few features still missing."),
-    "detractor": ("Too many outages lately and support is slow to respond.",
-                  "We struggle to get the team to use it; not sure it is worth the price.",
-                  "Since our admin left nobody really owns this tool.",
-                  "Hard to justify the cost given how little we use it."),
+    "promoter": (
+        "Great product, the dashboards save us hours every week.",
+        "Our CSM is fantastic and the team relies on the reports daily.",
+        "Easy to roll out and the integrations just work.",
+    ),
+    "passive": (
+        "Solid tool, but reporting could be more flexible.",
+        "Works well for us; onboarding new teams took longer than expected.",
+        "Good value, a few features still missing.",
+    ),
+    "detractor": (
+        "Too many outages lately and support is slow to respond.",
+        "We struggle to get the team to use it; not sure it is worth the price.",
+        "Since our admin left nobody really owns this tool.",
+        "Hard to justify the cost given how little we use it.",
+    ),
 }
-CSAT_COMMENTS = ("Quick and helpful, thanks!", "Resolved, but it took a while.",
-                 "Still not happy with how long this took.", "Issue came back the next day.")
+CSAT_COMMENTS = (
+    "Quick and helpful, thanks!",
+    "Resolved, but it took a while.",
+    "Still not happy with how long this took.",
+    "Issue came back the next day.",
+)
 TOUCH_SUMMARIES = {
-    "routine": ("Check-in on adoption and open questions.", "Shared best practices for reports.",
-                "Reviewed usage trends with the team."),
+    "routine": (
+        "Check-in on adoption and open questions.",
+        "Shared best practices for reports.",
+        "Reviewed usage trends with the team.",
+    ),
     "qbr": ("Quarterly business review: goals, adoption and roadmap.",),
-    "escalation": ("Escalation call about open P1 tickets; customer frustrated.",
-                   "Customer requested an urgent call about repeated outages."),
-    "expansion": ("Discussed rolling out to an additional team and seat pricing.",
-                  "Customer asked for a quote for more seats."),
+    "escalation": (
+        "Escalation call about open P1 tickets; customer frustrated.",
+        "Customer requested an urgent call about repeated outages.",
+    ),
+    "expansion": (
+        "Discussed rolling out to an additional team and seat pricing.",
+        "Customer asked for a quote for more seats.",
+    ),
     "silent": ("Follow-up sent, no reply.", "Tried to schedule a check-in; no response."),
 }
-MILESTONES = (("Kickoff call held", 7), ("SSO configured", 21), ("Data integration live", 35),
-              ("Admin training complete", 45), ("First dashboard shared", 60),
-              ("Half of seats active", 90))
+MILESTONES = (
+    ("Kickoff call held", 7),
+    ("SSO configured", 21),
+    ("Data integration live", 35),
+    ("Admin training complete", 45),
+    ("First dashboard shared", 60),
+    ("Half of seats active", 90),
+)
 CHURN_REASONS = ("low_adoption", "switched_competitor", "product_gaps", "acquired")
 OUTCOME_COMMENTS = {
     "champion_left": "Our sponsor left and nobody picked up the project.",
@@ -351,7 +639,7 @@ def _rng(seed: int, stream: str, *keys: int) -> Rng:
     return np.random.default_rng([seed, *stream.encode(), *keys])
 
 
-def _pick[T](rng: Rng, items: Sequence[T], weights: Sequence[float] | None = None) -> T:
+def _pick(rng: Rng, items: Sequence[T], weights: Sequence[float] | None = None) -> T:
     if weights is None:
         return items[int(rng.integers(len(items)))]
     p = np.asarray(weights, dtype=np.float64)
@@ -388,12 +676,18 @@ def _plan(spec: PortfolioSpec) -> tuple[_Window, list[_Account]]:
 
 def _company_names(rng: Rng, count: int) -> list[tuple[str, str]]:
     """Unique (name, industry) pairs like ("Acme Robotics", "Manufacturing")."""
-    combos = [(f"{stem} {trade}", industry) for stem in COMPANY_STEMS
-              for trade, industry in COMPANY_TRADES]
+    combos = [
+        (f"{stem} {trade}", industry)
+        for stem in COMPANY_STEMS
+        for trade, industry in COMPANY_TRADES
+    ]
     order = rng.permutation(len(combos))
-    return [(combos[order[i % len(combos)]][0] + (f" {i // len(combos) + 1}"
-             if i >= len(combos) else ""), combos[order[i % len(combos)]][1])
-            for i in range(count)]
+    names = []
+    for i in range(count):
+        name, industry = combos[int(order[i % len(combos)])]
+        lap = i // len(combos)
+        names.append((f"{name} {lap + 1}" if lap else name, industry))
+    return names
 
 
 def _plan_account(index: int, name: tuple[str, str], rng: Rng, window: _Window) -> _Account:
@@ -406,10 +700,20 @@ def _plan_account(index: int, name: tuple[str, str], rng: Rng, window: _Window) 
     churned = renewals[-1].on if renewals and renewals[-1].type == "churned" else None
     tld = country[4] if rng.random() < 0.4 else "com"
     return _Account(
-        index=index, account_id=account_id, name=name[0], domains=(f"{_slug(name[0])}.{tld}",),
-        parent_id=None, industry=name[1], segment=segment, country=country,
-        owner=_pick(rng, CSMS), created=created, terms=terms, renewals=renewals,
-        activity=float(rng.uniform(0.28, 0.5)), adoption=float(rng.uniform(0.6, 0.95)),
+        index=index,
+        account_id=account_id,
+        name=name[0],
+        domains=(f"{_slug(name[0])}.{tld}",),
+        parent_id=None,
+        industry=name[1],
+        segment=segment,
+        country=country,
+        owner=_pick(rng, CSMS),
+        created=created,
+        terms=terms,
+        renewals=renewals,
+        activity=float(rng.uniform(0.16, 0.32)),
+        adoption=float(rng.uniform(0.6, 0.95)),
         champion_left=_champion_departure(rng, churned, created, window),
         storm=_storm_start(rng, churned, created, window),
         payment_trouble=churned is not None and rng.random() < 0.35,
@@ -420,11 +724,12 @@ def _created(rng: Rng, window: _Window) -> date:
     """Most accounts were customers before the window opens; a quarter sign during it."""
     if rng.random() < 0.75:
         return window.start - timedelta(days=int(rng.integers(20, 1100)))
-    return window.start + timedelta(days=int(rng.integers(0, max(window.days - 90, 1))))
+    return window.start + timedelta(days=int(rng.integers(0, max(window.days - 30, 1))))
 
 
-def _champion_departure(rng: Rng, churned: date | None, created: date,
-                        window: _Window) -> date | None:
+def _champion_departure(
+    rng: Rng, churned: date | None, created: date, window: _Window
+) -> date | None:
     """Champions leave some weeks before most churns, and occasionally at healthy accounts."""
     if churned is not None:
         if rng.random() < 0.55:
@@ -446,8 +751,9 @@ def _storm_start(rng: Rng, churned: date | None, created: date, window: _Window)
     return None
 
 
-def _contract_history(account_id: str, segment: _Segment, created: date, seats: int, rng: Rng,
-                      window: _Window) -> tuple[tuple[_Term, ...], tuple[_Renewal, ...]]:
+def _contract_history(
+    account_id: str, segment: _Segment, created: date, seats: int, rng: Rng, window: _Window
+) -> tuple[tuple[_Term, ...], tuple[_Renewal, ...]]:
     """Yearly terms from sign-up; each renewal inside the window draws the account's fate."""
     billing = _pick(rng, BILLING_PERIODS, segment.billing_weights)
     terms: list[_Term] = []
@@ -487,25 +793,24 @@ def _draw_renewal(rng: Rng, segment: _Segment, on: date, seats: int) -> tuple[_R
 def _attach_subsidiaries(accounts: list[_Account], rng: Rng) -> list[_Account]:
     """About 3% of accounts become subsidiaries of an earlier account, sharing its name."""
     result = list(accounts)
+    names = {a.name for a in accounts}
     for i in range(1, len(result)):
         if rng.random() >= 0.03:
             continue
         parent = result[int(rng.integers(0, i))]
-        if parent.parent_id is not None:
+        name = f"{parent.name} {_pick(rng, SUBSIDIARY_SUFFIXES)}"
+        if parent.parent_id is not None or name in names:
             continue
-        suffix = _pick(rng, SUBSIDIARY_SUFFIXES)
-        name = f"{parent.name} {suffix}"
+        names.add(name)
         domain = f"{_slug(name)}.{result[i].country[4]}"
-        result[i] = _replace_identity(result[i], name, (domain,), parent)
+        result[i] = replace(
+            result[i],
+            name=name,
+            domains=(domain,),
+            parent_id=parent.account_id,
+            industry=parent.industry,
+        )
     return result
-
-
-def _replace_identity(account: _Account, name: str, domains: tuple[str, ...],
-                      parent: _Account) -> _Account:
-    fields = {k: getattr(account, k) for k in account.__dataclass_fields__}
-    fields.update(name=name, domains=domains, parent_id=parent.account_id,
-                  industry=parent.industry)
-    return _Account(**fields)
 
 
 def _lifecycle(account: _Account, window: _Window) -> str:
@@ -520,11 +825,22 @@ def _lifecycle(account: _Account, window: _Window) -> str:
 
 
 def _account_rows(pf: _Portfolio) -> list[Row]:
-    return [{"account_id": a.account_id, "name": a.name, "parent_account_id": a.parent_id,
-             "domains": ";".join(a.domains), "industry": a.industry, "segment": a.segment.name,
-             "region": a.country[1], "country": a.country[0],
-             "lifecycle_stage": _lifecycle(a, pf.window), "owner": a.owner,
-             "created_at": a.created} for a in pf.accounts]
+    return [
+        {
+            "account_id": a.account_id,
+            "name": a.name,
+            "parent_account_id": a.parent_id,
+            "domains": ";".join(a.domains),
+            "industry": a.industry,
+            "segment": a.segment.name,
+            "region": a.country[1],
+            "country": a.country[0],
+            "lifecycle_stage": _lifecycle(a, pf.window),
+            "owner": a.owner,
+            "created_at": a.created,
+        }
+        for a in pf.accounts
+    ]
 
 
 # ----------------------------------------------------------------------------- behaviour curves
@@ -572,15 +888,15 @@ def _user_pool(account: _Account, window: _Window) -> IntArray:
     """Users with access per day: seats times adoption, growing ahead of an expansion."""
     pool = np.zeros(window.days, dtype=np.float64)
     for term in account.terms:
-        a, b = max(window.index(term.start), 0), min(window.index(term.end), window.days)
-        pool[max(a, 0):max(b, 0)] = term.seats * account.adoption
+        a, b = max(window.index(term.start), 0), max(min(window.index(term.end), window.days), 0)
+        pool[a:b] = term.seats * account.adoption
     for before, after in zip(account.terms, account.terms[1:], strict=False):
         renewal = next(r for r in account.renewals if r.on == before.end)
         if renewal.type == "expanded":
-            c = window.index(renewal.on)
-            a = max(c - renewal.lead_days, 0)
-            ramp = np.linspace(before.seats, after.seats, c - a + 1)[:-1] * account.adoption
-            pool[a:c] = ramp[len(ramp) - (c - a):]
+            c, lead = window.index(renewal.on), renewal.lead_days
+            a = max(c - lead, 0)
+            ramp = np.linspace(before.seats, after.seats, lead + 1)[:-1] * account.adoption
+            pool[a:c] = ramp[lead - (c - a) :]
     return np.maximum(np.rint(pool), 1).astype(np.int64)
 
 
@@ -596,8 +912,12 @@ def _people(account: _Account, window: _Window, seed: int) -> tuple[_Person, ...
     taken: set[str] = set()
     contacts = _contacts(account, window, rng, taken)
     users_needed = _max_users(account) - sum(1 for c in contacts if c.persona in USES_PRODUCT)
-    users = [_person(account, rng, taken, None, f"usr-{account.number}-{k + 1:04d}",
-                     account.created, None) for k in range(max(users_needed, 0))]
+    users = [
+        _person(
+            account, rng, taken, None, f"usr-{account.number}-{k + 1:04d}", account.created, None
+        )
+        for k in range(max(users_needed, 0))
+    ]
     product_contacts = [c for c in contacts if c.persona in USES_PRODUCT]
     others = [c for c in contacts if c.persona not in USES_PRODUCT]
     return tuple(product_contacts + users + others)
@@ -609,8 +929,9 @@ def _contacts(account: _Account, window: _Window, rng: Rng, taken: set[str]) -> 
     for k, persona in enumerate(account.segment.personas):
         joined = account.created + timedelta(days=int(rng.integers(0, 30)))
         left = account.champion_left if persona == "champion" else _random_exit(rng, joined, end)
-        people.append(_person(account, rng, taken, persona, f"con-{account.number}-{k + 1:02d}",
-                              joined, left))
+        people.append(
+            _person(account, rng, taken, persona, f"con-{account.number}-{k + 1:02d}", joined, left)
+        )
     if account.champion_left is not None and account.churned_on is None:
         joined = account.champion_left + timedelta(days=int(rng.integers(14, 46)))
         if joined < end:
@@ -625,14 +946,22 @@ def _random_exit(rng: Rng, joined: date, end: date) -> date | None:
     return joined + timedelta(days=int(rng.integers(30, (end - joined).days)))
 
 
-def _person(account: _Account, rng: Rng, taken: set[str], persona: str | None, person_id: str,
-            joined: date, left_at: date | None) -> _Person:
+def _person(
+    account: _Account,
+    rng: Rng,
+    taken: set[str],
+    persona: str | None,
+    person_id: str,
+    joined: date,
+    left_at: date | None,
+) -> _Person:
     name, local = _person_name(rng, account.country[0])
     email = _unique_email(local, account.domains[0], taken)
     title = _pick(rng, TITLES[persona]) if persona else None
     user_id = person_id.replace("con-", "usr-c") if persona else person_id
-    return _Person(person_id if persona else None, user_id, name, email, persona, title, joined,
-                   left_at)
+    return _Person(
+        person_id if persona else None, user_id, name, email, persona, title, joined, left_at
+    )
 
 
 def _person_name(rng: Rng, country: str) -> tuple[str, str]:
@@ -656,12 +985,22 @@ def _unique_email(local: str, domain: str, taken: set[str]) -> str:
 
 
 def _contact_rows(pf: _Portfolio) -> list[Row]:
-    return [{"contact_id": p.contact_id, "account_id": a.account_id, "email": p.email,
-             "name": p.name, "title": p.title, "persona": p.persona,
-             "status": "left" if p.left_at else "active", "left_at": p.left_at,
-             "created_at": p.joined}
-            for a, people in zip(pf.accounts, pf.people, strict=True)
-            for p in people if p.contact_id is not None]
+    return [
+        {
+            "contact_id": p.contact_id,
+            "account_id": a.account_id,
+            "email": p.email,
+            "name": p.name,
+            "title": p.title,
+            "persona": p.persona,
+            "status": "left" if p.left_at else "active",
+            "left_at": p.left_at,
+            "created_at": p.joined,
+        }
+        for a, people in zip(pf.accounts, pf.people, strict=True)
+        for p in people
+        if p.contact_id is not None
+    ]
 
 
 def _present_contacts(people: Sequence[_Person], day: date) -> list[_Person]:
@@ -679,13 +1018,24 @@ def _subscription_rows(pf: _Portfolio) -> list[Row]:
             churned = account.churned_on == term.end
             ended = term.end <= last_day
             status = "cancelled" if churned else ("expired" if ended else "active")
-            rows.append({
-                "subscription_id": term.subscription_id, "account_id": account.account_id,
-                "plan": account.segment.plan, "seats": term.seats,
-                "mrr": round(term.arr / 12, 2), "arr": term.arr, "currency": "USD",
-                "term_months": 12, "billing_period": term.billing, "start_date": term.start,
-                "end_date": term.end if ended else None, "renewal_date": term.end,
-                "auto_renew": account.segment.name == "smb", "status": status})
+            rows.append(
+                {
+                    "subscription_id": term.subscription_id,
+                    "account_id": account.account_id,
+                    "plan": account.segment.plan,
+                    "seats": term.seats,
+                    "mrr": round(term.arr / 12, 2),
+                    "arr": term.arr,
+                    "currency": "USD",
+                    "term_months": 12,
+                    "billing_period": term.billing,
+                    "start_date": term.start,
+                    "end_date": term.end if ended else None,
+                    "renewal_date": term.end,
+                    "auto_renew": account.segment.name == "smb",
+                    "status": status,
+                }
+            )
     return rows
 
 
@@ -710,14 +1060,20 @@ def _invoice_schedule(term: _Term, window: _Window) -> list[tuple[date, float]]:
     return [(d, amount) for d in dates if d < min(window.end, term.end)]
 
 
-def _collect(account: _Account, term: _Term, invoice_id: str, issued: date, amount: float,
-             rng: Rng, pf: _Portfolio) -> tuple[Row, list[Row]]:
+def _collect(
+    account: _Account,
+    term: _Term,
+    invoice_id: str,
+    issued: date,
+    amount: float,
+    rng: Rng,
+    pf: _Portfolio,
+) -> tuple[Row, list[Row]]:
     """Charge an invoice: cards on the issue date, invoices later; retries after failures."""
     card = term.billing == "monthly"
     due = issued if card else issued + timedelta(days=30)
     churn = account.churned_on
-    troubled = (account.payment_trouble and churn is not None
-                and (churn - issued).days <= 120)
+    troubled = account.payment_trouble and churn is not None and (churn - issued).days <= 120
     fail_p, recover_p = (0.75, 0.3) if troubled else (0.03, 0.85)
     attempt = issued if card else issued + timedelta(days=int(rng.integers(5, 41)))
     attempts: list[Row] = []
@@ -732,19 +1088,33 @@ def _collect(account: _Account, term: _Term, invoice_id: str, issued: date, amou
             break
         attempt += timedelta(days=int(rng.integers(3, 6)))
     status = "paid" if paid_at else ("failed" if len(attempts) == 3 else "open")
-    invoice: Row = {"invoice_id": invoice_id, "account_id": account.account_id,
-                    "subscription_id": term.subscription_id, "amount": amount, "currency": "USD",
-                    "issued_at": issued, "due_date": due, "paid_at": paid_at, "status": status}
+    invoice: Row = {
+        "invoice_id": invoice_id,
+        "account_id": account.account_id,
+        "subscription_id": term.subscription_id,
+        "amount": amount,
+        "currency": "USD",
+        "issued_at": issued,
+        "due_date": due,
+        "paid_at": paid_at,
+        "status": status,
+    }
     return invoice, attempts
 
 
-def _payment(account: _Account, invoice_id: str, n: int, amount: float, day: date, failed: bool,
-             rng: Rng) -> Row:
-    return {"payment_id": f"pay-{invoice_id[4:]}-{n + 1}", "account_id": account.account_id,
-            "invoice_id": invoice_id, "amount": amount, "currency": "USD",
-            "attempted_at": _instant(day, float(rng.uniform(1, 6))),
-            "status": "failed" if failed else "succeeded",
-            "failure_reason": _pick(rng, PAYMENT_FAILURES) if failed else None}
+def _payment(
+    account: _Account, invoice_id: str, n: int, amount: float, day: date, failed: bool, rng: Rng
+) -> Row:
+    return {
+        "payment_id": f"pay-{invoice_id[4:]}-{n + 1}",
+        "account_id": account.account_id,
+        "invoice_id": invoice_id,
+        "amount": amount,
+        "currency": "USD",
+        "attempted_at": _instant(day, float(rng.uniform(1, 6))),
+        "status": "failed" if failed else "succeeded",
+        "failure_reason": _pick(rng, PAYMENT_FAILURES) if failed else None,
+    }
 
 
 # ----------------------------------------------------------------------------- usage
@@ -761,30 +1131,38 @@ class _Catalogue:
 
 
 def _catalogue() -> _Catalogue:
-    rows = [(event, name, weight / len(events), key)
-            for name, key, weight, events in FEATURES for event in events]
-    return _Catalogue(tuple(r[0] for r in rows), tuple(r[1] for r in rows),
-                      np.array([r[2] for r in rows], dtype=np.float64),
-                      np.array([r[3] for r in rows], dtype=np.bool_))
+    rows = [
+        (event, name, weight / len(events), key)
+        for name, key, weight, events in FEATURES
+        for event in events
+    ]
+    return _Catalogue(
+        tuple(r[0] for r in rows),
+        tuple(r[1] for r in rows),
+        np.array([r[2] for r in rows], dtype=np.float64),
+        np.array([r[3] for r in rows], dtype=np.bool_),
+    )
 
 
 def _availability(people: Sequence[_Person], pool: IntArray, window: _Window) -> BoolArray:
     """Who could be active on each day: within the seat pool, joined and not yet gone."""
     users = [p for p in people if p.contact_id is None or p.persona in USES_PRODUCT]
     first = np.array([window.index(p.joined) for p in users], dtype=np.int64)
-    last = np.array([window.index(p.left_at) if p.left_at else window.days for p in users],
-                    dtype=np.int64)
+    last = np.array(
+        [window.index(p.left_at) if p.left_at else window.days for p in users], dtype=np.int64
+    )
     days = np.arange(window.days)[:, None]
     slot = np.arange(len(users))[None, :]
     return (days >= first[None, :]) & (days < last[None, :]) & (slot < pool[:, None])
 
 
-def _active_user_days(account: _Account, people: Sequence[_Person], pf: _Portfolio,
-                      rng: Rng) -> tuple[IntArray, IntArray, FloatArray]:
+def _active_user_days(
+    account: _Account, people: Sequence[_Person], pf: _Portfolio, rng: Rng
+) -> tuple[IntArray, IntArray, FloatArray]:
     """(day, user slot) of every active user-day, and the account's engagement curve."""
     engagement = _engagement(account, pf.window)
     avail = _availability(people, _user_pool(account, pf.window), pf.window)
-    propensity = rng.gamma(2.0, 0.5, size=avail.shape[1])
+    propensity: FloatArray = np.asarray(rng.gamma(2.0, 0.5, size=avail.shape[1]), np.float64)
     propensity[: min(2, len(propensity))] = 2.0  # champion and first power user live in it
     daily = account.activity * pf.rhythm * engagement
     active = (rng.random(avail.shape) < np.clip(daily[:, None] * propensity, 0, 0.97)) & avail
@@ -792,24 +1170,32 @@ def _active_user_days(account: _Account, people: Sequence[_Person], pf: _Portfol
     return day.astype(np.int64), slot.astype(np.int64), engagement
 
 
-def _account_events(account: _Account, people: Sequence[_Person], user_base: int,
-                    pf: _Portfolio, catalogue: _Catalogue) -> dict[str, IntArray]:
+def _account_events(
+    account: _Account,
+    people: Sequence[_Person],
+    user_base: int,
+    pf: _Portfolio,
+    catalogue: _Catalogue,
+) -> dict[str, IntArray]:
     rng = _rng(pf.spec.seed, "events", account.index)
     day, slot, engagement = _active_user_days(account, people, pf, rng)
     rows = 1 + rng.poisson(max(pf.spec.events_per_active_user_day - 1.0, 0.0), size=day.size)
     day, slot = np.repeat(day, rows), np.repeat(slot, rows)
     event = _draw_events(rng, catalogue, engagement[day])
     local_hour = np.clip(rng.normal(13.5, 2.8, size=day.size), 6.0, 23.9)
-    start = int(datetime(pf.window.start.year, pf.window.start.month, pf.window.start.day,
-                         tzinfo=UTC).timestamp())
+    start = int(_instant(pf.window.start, 0.0).timestamp())
     epoch = start + day * 86400 + ((local_hour - account.country[2]) * 3600).astype(np.int64)
     epoch = np.clip(epoch, start, start + pf.window.days * 86400 - 1)
     order = np.argsort(epoch, kind="stable")
-    return {"account": np.full(day.size, account.index, dtype=np.int64),
-            "user": (user_base + slot)[order], "event": event[order], "epoch": epoch[order],
-            "count": rng.geometric(0.45, size=day.size).astype(np.int64)[order],
-            "platform": rng.choice(len(PLATFORMS), size=day.size, p=PLATFORM_WEIGHTS)[order],
-            "duration": rng.lognormal(8.5, 1.0, size=day.size).astype(np.int64)[order]}
+    return {
+        "account": np.full(day.size, account.index, dtype=np.int64),
+        "user": (user_base + slot)[order],
+        "event": event[order],
+        "epoch": epoch[order],
+        "count": rng.geometric(0.45, size=day.size).astype(np.int64)[order],
+        "platform": rng.choice(len(PLATFORMS), size=day.size, p=PLATFORM_WEIGHTS)[order],
+        "duration": rng.lognormal(8.5, 1.0, size=day.size).astype(np.int64)[order],
+    }
 
 
 def _draw_events(rng: Rng, catalogue: _Catalogue, engagement: FloatArray) -> IntArray:
@@ -818,14 +1204,17 @@ def _draw_events(rng: Rng, catalogue: _Catalogue, engagement: FloatArray) -> Int
     key_share = weights[catalogue.key].sum() / weights.sum()
     is_key = rng.random(engagement.size) < key_share * np.clip(engagement, 0.3, 1.1)
     key_idx, other_idx = np.flatnonzero(catalogue.key), np.flatnonzero(~catalogue.key)
-    return np.where(is_key, _weighted(rng, key_idx, weights, engagement.size),
-                    _weighted(rng, other_idx, weights, engagement.size)).astype(np.int64)
+    return np.where(
+        is_key,
+        _weighted(rng, key_idx, weights, engagement.size),
+        _weighted(rng, other_idx, weights, engagement.size),
+    ).astype(np.int64)
 
 
 def _weighted(rng: Rng, idx: IntArray, weights: FloatArray, size: int) -> IntArray:
     cumulative = np.cumsum(weights[idx])
     picks = np.searchsorted(cumulative, rng.random(size) * cumulative[-1], side="right")
-    return idx[np.minimum(picks, idx.size - 1)]
+    return np.asarray(idx[np.minimum(picks, idx.size - 1)], dtype=np.int64)
 
 
 class _EventSink:
@@ -838,7 +1227,8 @@ class _EventSink:
             "account": pa.array([a.account_id for a in pf.accounts]),
             "user_id": pa.array([u.user_id for u in users]),
             "user_email": pa.array([u.email for u in users]),
-            "event": pa.array(list(catalogue.events)), "feature": pa.array(list(catalogue.features)),
+            "event": pa.array(list(catalogue.events)),
+            "feature": pa.array(list(catalogue.features)),
             "platform": pa.array(list(PLATFORMS)),
         }
         self._parts: list[dict[str, IntArray]] = []
@@ -858,10 +1248,14 @@ class _EventSink:
         return self.paths
 
     def _flush(self, rows: int) -> None:
-        merged = {k: np.concatenate([p[k] for p in self._parts]) if self._parts
-                  else np.zeros(0, dtype=np.int64) for k in _EVENT_COLUMNS}
+        merged = {
+            k: np.concatenate([p[k] for p in self._parts])
+            if self._parts
+            else np.zeros(0, dtype=np.int64)
+            for k in _EVENT_COLUMNS
+        }
         head = {k: v[:rows] for k, v in merged.items()}
-        self._parts = [{k: v[rows:] for k, v in merged.items()}]
+        self._parts = [{k: v[rows:].copy() for k, v in merged.items()}]
         self._buffered -= rows
         path = self._dir / f"events-{len(self.paths) + 1:04d}.parquet"
         pq.write_table(self._table(head), path, compression="zstd")
@@ -870,24 +1264,33 @@ class _EventSink:
 
     def _table(self, cols: dict[str, IntArray]) -> pa.Table:
         seq = pa.array(np.arange(self._written + 1, self._written + 1 + cols["epoch"].size))
-        stamps = np.datetime_as_string(cols["epoch"].astype("datetime64[s]"), unit="s",
-                                       timezone="UTC")
+        stamps = np.datetime_as_string(
+            cols["epoch"].astype("datetime64[s]"), unit="s", timezone="UTC"
+        )
         platform = self._lookup["platform"].take(pa.array(cols["platform"]))
         properties = pc.binary_join_element_wise(
-            '{"platform":"', platform, '","duration_ms":',
-            pc.cast(pa.array(cols["duration"]), pa.string()), "}", "")
-        return pa.table({
-            "event_id": pc.binary_join_element_wise(
-                "ev_", pc.utf8_lpad(pc.cast(seq, pa.string()), width=10, padding="0"), ""),
-            "account_id": self._lookup["account"].take(pa.array(cols["account"])),
-            "user_id": self._lookup["user_id"].take(pa.array(cols["user"])),
-            "user_email": self._lookup["user_email"].take(pa.array(cols["user"])),
-            "event": self._lookup["event"].take(pa.array(cols["event"])),
-            "feature": self._lookup["feature"].take(pa.array(cols["event"])),
-            "timestamp": pa.array(stamps.tolist(), pa.string()),
-            "count": pa.array(cols["count"], pa.int64()),
-            "properties": properties,
-        })
+            '{"platform":"',
+            platform,
+            '","duration_ms":',
+            pc.cast(pa.array(cols["duration"]), pa.string()),
+            "}",
+            "",
+        )
+        return pa.table(
+            {
+                "event_id": pc.binary_join_element_wise(
+                    "ev_", pc.utf8_lpad(pc.cast(seq, pa.string()), width=10, padding="0"), ""
+                ),
+                "account_id": self._lookup["account"].take(pa.array(cols["account"])),
+                "user_id": self._lookup["user_id"].take(pa.array(cols["user"])),
+                "user_email": self._lookup["user_email"].take(pa.array(cols["user"])),
+                "event": self._lookup["event"].take(pa.array(cols["event"])),
+                "feature": self._lookup["feature"].take(pa.array(cols["event"])),
+                "timestamp": pa.array(stamps, pa.string()),
+                "count": pa.array(cols["count"], pa.int64()),
+                "properties": properties,
+            }
+        )
 
 
 _EVENT_COLUMNS = ("account", "user", "event", "epoch", "count", "platform", "duration")
@@ -928,44 +1331,66 @@ def _ticket_rows(pf: _Portfolio) -> list[_Ticket]:
     return tickets
 
 
-def _ticket_days(account: _Account, engagement: FloatArray, pf: _Portfolio,
-                 rng: Rng) -> list[tuple[date, str]]:
+def _ticket_days(
+    account: _Account, engagement: FloatArray, pf: _Portfolio, rng: Rng
+) -> list[tuple[date, str]]:
     """Ordinary tickets at a seat-scaled rate, plus a storm of angry ones where planned."""
     rate = account.segment.tickets_per_month / 30.0 * (engagement > 0) * (pf.rhythm > 0.5)
     days = np.repeat(np.arange(pf.window.days), rng.poisson(rate * 1.4))
-    moods = np.where(rng.random(days.size) < 0.12 + 0.4 * (1 - np.clip(engagement[days], 0, 1)),
-                     "frustrated", "neutral")
+    moods = np.where(
+        rng.random(days.size) < 0.12 + 0.4 * (1 - np.clip(engagement[days], 0, 1)),
+        "frustrated",
+        "neutral",
+    )
     found = [(pf.window.day(int(d)), str(m)) for d, m in zip(days, moods, strict=True)]
     if account.storm is not None:
-        storm = [account.storm + timedelta(days=int(k))
-                 for k in np.sort(rng.integers(0, 21, size=int(rng.integers(4, 10))))]
+        storm = [
+            account.storm + timedelta(days=int(k))
+            for k in np.sort(rng.integers(0, 21, size=int(rng.integers(4, 10))))
+        ]
         found += [(d, "angry") for d in storm if pf.window.start <= d < pf.window.end]
     return sorted(found)
 
 
-def _ticket(account: _Account, people: Sequence[_Person], ticket_id: str, day: date, mood: str,
-            rng: Rng, window: _Window) -> _Ticket:
-    priority = (_pick(rng, ("P1", "P2"), (0.4, 0.6)) if mood == "angry"
-                else _pick(rng, ("P1", "P2", "P3", "P4"), (0.02, 0.12, 0.5, 0.36)))
+def _ticket(
+    account: _Account,
+    people: Sequence[_Person],
+    ticket_id: str,
+    day: date,
+    mood: str,
+    rng: Rng,
+    window: _Window,
+) -> _Ticket:
+    priority = (
+        _pick(rng, ("P1", "P2"), (0.4, 0.6))
+        if mood == "angry"
+        else _pick(rng, ("P1", "P2", "P3", "P4"), (0.02, 0.12, 0.5, 0.36))
+    )
     level = int(priority[1]) - 1
     opened = _instant(day, float(rng.uniform(8, 18)), account.country[2])
     slow = 3.0 if mood == "angry" else 1.0
-    first = opened + timedelta(minutes=1 + float(rng.exponential((30, 120, 480, 1440)[level]
-                                                                  * slow)))
+    first = opened + timedelta(
+        minutes=1 + float(rng.exponential((30, 120, 480, 1440)[level] * slow))
+    )
     resolved = first + timedelta(hours=float(rng.exponential((8, 24, 72, 120)[level] * slow)))
     done = resolved.date() < window.end
     contacts = _present_contacts(people, day)
     contact = _pick(rng, contacts) if contacts else None
     topic, team = _pick(rng, TICKET_TOPICS), _pick(rng, TEAMS)
     row: Row = {
-        "ticket_id": ticket_id, "account_id": account.account_id,
-        "contact_id": contact.contact_id if contact else None, "priority": priority,
-        "status": "solved" if done else "open", "opened_at": opened,
-        "first_response_at": first.replace(microsecond=0) if first.date() < window.end else None,
-        "resolved_at": resolved.replace(microsecond=0) if done else None,
-        "csat": _csat(rng, mood) if done else None, "escalated": mood == "angry" or level == 0,
+        "ticket_id": ticket_id,
+        "account_id": account.account_id,
+        "contact_id": contact.contact_id if contact else None,
+        "priority": priority,
+        "status": "solved" if done else "open",
+        "opened_at": opened,
+        "first_response_at": first if first.date() < window.end else None,
+        "resolved_at": resolved if done else None,
+        "csat": _csat(rng, mood) if done else None,
+        "escalated": mood == "angry" or level == 0,
         "subject": _pick(rng, SUBJECTS[mood]).format(topic=topic),
-        "body": _pick(rng, BODIES[mood]).format(topic=topic, team=team)}
+        "body": _pick(rng, BODIES[mood]).format(topic=topic, team=team),
+    }
     return _Ticket(row, contact)
 
 
@@ -994,8 +1419,15 @@ def _response_rows(pf: _Portfolio, tickets: Sequence[_Ticket]) -> list[Row]:
     return rows
 
 
-def _nps_round(account: _Account, people: Sequence[_Person], index: int, engagement: FloatArray,
-               mood: float, rng: Rng, window: _Window) -> list[Row]:
+def _nps_round(
+    account: _Account,
+    people: Sequence[_Person],
+    index: int,
+    engagement: FloatArray,
+    mood: float,
+    rng: Rng,
+    window: _Window,
+) -> list[Row]:
     """A survey sent to current contacts; scores track engagement, storms and lost champions."""
     if engagement[index] <= 0:
         return []
@@ -1016,10 +1448,19 @@ def _nps_round(account: _Account, people: Sequence[_Person], index: int, engagem
 def _nps_row(account: _Account, person: _Person, score: int, day: date, rng: Rng) -> Row:
     band = "promoter" if score >= 9 else ("passive" if score >= 7 else "detractor")
     comment = _pick(rng, NPS_COMMENTS[band]) if rng.random() < 0.7 else None
-    return {"account_id": account.account_id, "contact_id": person.contact_id,
-            "contact_email": person.email, "survey": "nps", "score": score, "comment": comment,
-            "responded_at": _instant(day + timedelta(days=int(rng.integers(0, 10))),
-                                     float(rng.uniform(8, 20)), account.country[2])}
+    return {
+        "account_id": account.account_id,
+        "contact_id": person.contact_id,
+        "contact_email": person.email,
+        "survey": "nps",
+        "score": score,
+        "comment": comment,
+        "responded_at": _instant(
+            day + timedelta(days=int(rng.integers(0, 10))),
+            float(rng.uniform(8, 20)),
+            account.country[2],
+        ),
+    }
 
 
 def _csat_responses(tickets: Sequence[_Ticket], seed: int) -> list[Row]:
@@ -1028,14 +1469,23 @@ def _csat_responses(tickets: Sequence[_Ticket], seed: int) -> list[Row]:
     rows: list[Row] = []
     for ticket in tickets:
         score, resolved = ticket.row["csat"], ticket.row["resolved_at"]
-        if ticket.contact is None or not isinstance(score, int) or not isinstance(
-                resolved, datetime):
+        if (
+            ticket.contact is None
+            or not isinstance(score, int)
+            or not isinstance(resolved, datetime)
+        ):
             continue
-        rows.append({"account_id": ticket.row["account_id"],
-                     "contact_id": ticket.contact.contact_id, "contact_email": ticket.contact.email,
-                     "survey": "csat", "score": score,
-                     "comment": CSAT_COMMENTS[min(5 - score, 3)] if rng.random() < 0.5 else None,
-                     "responded_at": resolved + timedelta(hours=int(rng.integers(1, 48)))})
+        rows.append(
+            {
+                "account_id": ticket.row["account_id"],
+                "contact_id": ticket.contact.contact_id,
+                "contact_email": ticket.contact.email,
+                "survey": "csat",
+                "score": score,
+                "comment": CSAT_COMMENTS[min(5 - score, 3)] if rng.random() < 0.5 else None,
+                "responded_at": resolved + timedelta(hours=int(rng.integers(1, 48))),
+            }
+        )
     return rows
 
 
@@ -1051,16 +1501,18 @@ def _touchpoint_rows(pf: _Portfolio) -> list[Row]:
     return rows
 
 
-def _touch_schedule(account: _Account, engagement: FloatArray, window: _Window,
-                    rng: Rng) -> list[tuple[int, str]]:
+def _touch_schedule(
+    account: _Account, engagement: FloatArray, window: _Window, rng: Rng
+) -> list[tuple[int, str]]:
     """CSM cadence by segment, QBRs, escalations during storms, expansion talks before growth."""
     alive = np.flatnonzero(engagement > 0)
     if alive.size == 0:
         return []
     gaps = rng.exponential(account.segment.touch_every_days, size=window.days // 5 + 2)
     days = alive[0] + np.cumsum(gaps).astype(np.int64)
-    plan = [(int(d), "silent" if engagement[d] < 0.6 else "routine")
-            for d in days if d <= alive[-1]]
+    plan = [
+        (int(d), "silent" if engagement[d] < 0.6 else "routine") for d in days if d <= alive[-1]
+    ]
     if account.segment.name != "smb":
         plan += [(int(d), "qbr") for d in range(int(alive[0]) + 45, int(alive[-1]) + 1, 91)]
     if account.storm is not None:
@@ -1071,20 +1523,31 @@ def _touch_schedule(account: _Account, engagement: FloatArray, window: _Window,
     return sorted((d, c) for d, c in plan if 0 <= d < window.days and engagement[d] > 0)
 
 
-def _touchpoint(account: _Account, people: Sequence[_Person], index: int, context: str,
-                rng: Rng, window: _Window) -> Row:
+def _touchpoint(
+    account: _Account,
+    people: Sequence[_Person],
+    index: int,
+    context: str,
+    rng: Rng,
+    window: _Window,
+) -> Row:
     day = window.day(index)
     kind = {"qbr": "qbr", "escalation": "call", "expansion": "meeting", "silent": "email"}.get(
-        context) or _pick(rng, ("email", "call", "meeting"), (0.5, 0.3, 0.2))
+        context
+    ) or _pick(rng, ("email", "call", "meeting"), (0.5, 0.3, 0.2))
     inbound_p = {"escalation": 0.8, "expansion": 0.5, "silent": 0.0}.get(context, 0.25)
     present = _present_contacts(people, day)
     size = min(len(present), 1 + int(rng.integers(0, 3 if kind in ("qbr", "meeting") else 1)))
     chosen = [present[int(i)] for i in np.sort(rng.choice(len(present), size, replace=False))]
-    return {"account_id": account.account_id, "type": kind,
-            "direction": "inbound" if rng.random() < inbound_p else "outbound",
-            "occurred_at": _instant(day, float(rng.uniform(9, 17)), account.country[2]),
-            "contact_ids": ";".join(str(p.contact_id) for p in chosen), "owner": account.owner,
-            "summary": _pick(rng, TOUCH_SUMMARIES[context])}
+    return {
+        "account_id": account.account_id,
+        "type": kind,
+        "direction": "inbound" if rng.random() < inbound_p else "outbound",
+        "occurred_at": _instant(day, float(rng.uniform(9, 17)), account.country[2]),
+        "contact_ids": ";".join(str(p.contact_id) for p in chosen),
+        "owner": account.owner,
+        "summary": _pick(rng, TOUCH_SUMMARIES[context]),
+    }
 
 
 # ----------------------------------------------------------------------------- outcomes
@@ -1103,10 +1566,16 @@ def _milestone_rows(pf: _Portfolio) -> list[Row]:
             achieved: date | None = planned + timedelta(days=delay)
             if (at_risk and k >= 4 and rng.random() < 0.4) or (achieved and achieved >= stop):
                 achieved = None
-            rows.append({"milestone_id": f"ms-{account.number}-{k + 1}",
-                         "account_id": account.account_id, "name": name,
-                         "category": "onboarding" if k < 5 else "adoption",
-                         "planned_date": planned, "achieved_date": achieved})
+            rows.append(
+                {
+                    "milestone_id": f"ms-{account.number}-{k + 1}",
+                    "account_id": account.account_id,
+                    "name": name,
+                    "category": "onboarding" if k < 5 else "adoption",
+                    "planned_date": planned,
+                    "achieved_date": achieved,
+                }
+            )
     return rows
 
 
@@ -1117,8 +1586,11 @@ def _opportunity_rows(pf: _Portfolio) -> list[Row]:
         for renewal in account.renewals:
             if renewal.type == "expanded":
                 created = renewal.on - timedelta(days=int(rng.integers(60, 151)))
-                rows.append(_opportunity(account, "seat_expansion", renewal.arr_change, created,
-                                         "won", renewal.on))
+                rows.append(
+                    _opportunity(
+                        account, "seat_expansion", renewal.arr_change, created, "won", renewal.on
+                    )
+                )
         if account.fate in ("renewed", "expanded") and rng.random() < 0.15:
             created = pf.window.day(int(rng.integers(0, pf.window.days)))
             stage = _pick(rng, ("identified", "qualified", "proposed", "lost"))
@@ -1130,11 +1602,19 @@ def _opportunity_rows(pf: _Portfolio) -> list[Row]:
     return rows
 
 
-def _opportunity(account: _Account, kind: str, amount: float, created: date, stage: str,
-                 closed: date | None) -> Row:
+def _opportunity(
+    account: _Account, kind: str, amount: float, created: date, stage: str, closed: date | None
+) -> Row:
     product = account.segment.plan if kind == "seat_expansion" else "Analytics add-on"
-    return {"account_id": account.account_id, "type": kind, "product": product,
-            "amount": amount, "stage": stage, "created_at": created, "closed_at": closed}
+    return {
+        "account_id": account.account_id,
+        "type": kind,
+        "product": product,
+        "amount": amount,
+        "stage": stage,
+        "created_at": created,
+        "closed_at": closed,
+    }
 
 
 def _outcome_rows(pf: _Portfolio) -> list[Row]:
@@ -1143,10 +1623,17 @@ def _outcome_rows(pf: _Portfolio) -> list[Row]:
         rng = _rng(pf.spec.seed, "outcomes", account.index)
         for k, renewal in enumerate(account.renewals):
             reason = _reason(account, renewal.type, rng)
-            rows.append({"outcome_id": f"out-{account.number}-{k + 1}",
-                         "account_id": account.account_id, "type": renewal.type,
-                         "date": renewal.on, "arr_change": renewal.arr_change, "reason": reason,
-                         "comment": OUTCOME_COMMENTS[reason]})
+            rows.append(
+                {
+                    "outcome_id": f"out-{account.number}-{k + 1}",
+                    "account_id": account.account_id,
+                    "type": renewal.type,
+                    "date": renewal.on,
+                    "arr_change": renewal.arr_change,
+                    "reason": reason,
+                    "comment": OUTCOME_COMMENTS[reason],
+                }
+            )
     return rows
 
 
@@ -1168,27 +1655,119 @@ def _reason(account: _Account, kind: str, rng: Rng) -> str:
 
 
 COLUMNS = {
-    "accounts": ("account_id", "name", "parent_account_id", "domains", "industry", "segment",
-                 "region", "country", "lifecycle_stage", "owner", "created_at"),
-    "contacts": ("contact_id", "account_id", "email", "name", "title", "persona", "status",
-                 "left_at", "created_at"),
-    "subscriptions": ("subscription_id", "account_id", "plan", "seats", "mrr", "arr", "currency",
-                      "term_months", "billing_period", "start_date", "end_date", "renewal_date",
-                      "auto_renew", "status"),
-    "invoices": ("invoice_id", "account_id", "subscription_id", "amount", "currency", "issued_at",
-                 "due_date", "paid_at", "status"),
-    "payments": ("payment_id", "account_id", "invoice_id", "amount", "currency", "attempted_at",
-                 "status", "failure_reason"),
-    "tickets": ("ticket_id", "account_id", "contact_id", "priority", "status", "opened_at",
-                "first_response_at", "resolved_at", "csat", "escalated", "subject", "body"),
-    "responses": ("response_id", "account_id", "contact_id", "contact_email", "survey", "score",
-                  "comment", "responded_at"),
-    "touchpoints": ("touchpoint_id", "account_id", "type", "direction", "occurred_at",
-                    "contact_ids", "owner", "summary"),
-    "milestones": ("milestone_id", "account_id", "name", "category", "planned_date",
-                   "achieved_date"),
-    "opportunities": ("opportunity_id", "account_id", "type", "product", "amount", "stage",
-                      "created_at", "closed_at"),
+    "accounts": (
+        "account_id",
+        "name",
+        "parent_account_id",
+        "domains",
+        "industry",
+        "segment",
+        "region",
+        "country",
+        "lifecycle_stage",
+        "owner",
+        "created_at",
+    ),
+    "contacts": (
+        "contact_id",
+        "account_id",
+        "email",
+        "name",
+        "title",
+        "persona",
+        "status",
+        "left_at",
+        "created_at",
+    ),
+    "subscriptions": (
+        "subscription_id",
+        "account_id",
+        "plan",
+        "seats",
+        "mrr",
+        "arr",
+        "currency",
+        "term_months",
+        "billing_period",
+        "start_date",
+        "end_date",
+        "renewal_date",
+        "auto_renew",
+        "status",
+    ),
+    "invoices": (
+        "invoice_id",
+        "account_id",
+        "subscription_id",
+        "amount",
+        "currency",
+        "issued_at",
+        "due_date",
+        "paid_at",
+        "status",
+    ),
+    "payments": (
+        "payment_id",
+        "account_id",
+        "invoice_id",
+        "amount",
+        "currency",
+        "attempted_at",
+        "status",
+        "failure_reason",
+    ),
+    "tickets": (
+        "ticket_id",
+        "account_id",
+        "contact_id",
+        "priority",
+        "status",
+        "opened_at",
+        "first_response_at",
+        "resolved_at",
+        "csat",
+        "escalated",
+        "subject",
+        "body",
+    ),
+    "responses": (
+        "response_id",
+        "account_id",
+        "contact_id",
+        "contact_email",
+        "survey",
+        "score",
+        "comment",
+        "responded_at",
+    ),
+    "touchpoints": (
+        "touchpoint_id",
+        "account_id",
+        "type",
+        "direction",
+        "occurred_at",
+        "contact_ids",
+        "owner",
+        "summary",
+    ),
+    "milestones": (
+        "milestone_id",
+        "account_id",
+        "name",
+        "category",
+        "planned_date",
+        "achieved_date",
+    ),
+    "opportunities": (
+        "opportunity_id",
+        "account_id",
+        "type",
+        "product",
+        "amount",
+        "stage",
+        "created_at",
+        "closed_at",
+    ),
     "outcomes": ("outcome_id", "account_id", "type", "date", "arr_change", "reason", "comment"),
 }
 
@@ -1226,8 +1805,9 @@ def _build(spec: PortfolioSpec) -> _Portfolio:
     return _Portfolio(spec, window, _rhythm(window), tuple(accounts), people)
 
 
-def generate_portfolio(spec: PortfolioSpec, out_dir: Path,
-                       progress: Progress | None = None) -> dict[str, list[Path]]:
+def generate_portfolio(
+    spec: PortfolioSpec, out_dir: Path, progress: Progress | None = None
+) -> dict[str, list[Path]]:
     """Write one file per kind (events as Parquet chunks) and return kind -> paths in import order.
 
     ``progress(done, total)`` is called after each kind and after each account's usage.
@@ -1255,13 +1835,22 @@ def generate_portfolio(spec: PortfolioSpec, out_dir: Path,
 
 def _leading_kinds(pf: _Portfolio) -> list[tuple[str, list[Row]]]:
     invoices, payments = _billing_rows(pf)
-    return [("accounts", _account_rows(pf)), ("contacts", _contact_rows(pf)),
-            ("subscriptions", _subscription_rows(pf)), ("invoices", invoices),
-            ("payments", payments)]
+    return [
+        ("accounts", _account_rows(pf)),
+        ("contacts", _contact_rows(pf)),
+        ("subscriptions", _subscription_rows(pf)),
+        ("invoices", invoices),
+        ("payments", payments),
+    ]
 
 
 def _trailing_kinds(pf: _Portfolio) -> list[tuple[str, list[Row]]]:
     tickets = _ticket_rows(pf)
-    return [("tickets", [t.row for t in tickets]), ("responses", _response_rows(pf, tickets)),
-            ("touchpoints", _touchpoint_rows(pf)), ("milestones", _milestone_rows(pf)),
-            ("opportunities", _opportunity_rows(pf)), ("outcomes", _outcome_rows(pf))]
+    return [
+        ("tickets", [t.row for t in tickets]),
+        ("responses", _response_rows(pf, tickets)),
+        ("touchpoints", _touchpoint_rows(pf)),
+        ("milestones", _milestone_rows(pf)),
+        ("opportunities", _opportunity_rows(pf)),
+        ("outcomes", _outcome_rows(pf)),
+    ]

@@ -116,10 +116,7 @@ class RowIdentity:
         """Set the key when the row has none; return the content hash."""
         digest = content_hash(record)
         if record.get(self.kind.key) is None:
-            if self.kind.key == "contact_id" and record.get("email"):
-                record["contact_id"] = record["email"]
-            else:
-                record[self.kind.key] = self._derived_key(digest)
+            record[self.kind.key] = self._derived_key(digest)
         return digest
 
     def _derived_key(self, digest: str) -> str:
@@ -170,7 +167,7 @@ class AccountResolver:
             table = KIND_TABLES["accounts"]
             query = select(table.c.account_id, table.c.name, table.c.domains)
             self._directory = AccountDirectory(threshold=self.threshold)
-            for account_id, name, domains in self.connection.execute(query).tuples():
+            for account_id, name, domains in self.connection.execute(query):
                 self._directory.add(account_id, name, domains)
         return self._directory
 

@@ -77,7 +77,7 @@ class Kind:
             for f in self.fields
             if f.required and f.name != self.key and f.name not in grouped
         )
-        key_group = () if self.append_only else ((self.key,),)
+        key_group = () if self.append_only or self.key in grouped else ((self.key,),)
         return key_group + own + self.required_columns
 
     def validate(

@@ -86,6 +86,8 @@ ACCOUNTS = Kind(
 
 
 def _contact_status(record: Record) -> None:
+    if record.get("contact_id") is None and record.get("email") is not None:
+        record["contact_id"] = record["email"]
     if record.get("left_at") is not None:
         record.setdefault("status", "left")
     record.setdefault("status", "active")

@@ -52,7 +52,7 @@ def stored_hashes(connection: Connection, kind: Kind, keys: Iterable[str]) -> di
     found: dict[str, str] = {}
     for start in range(0, len(wanted), 900):
         query = select(column, table.c[ROW_HASH]).where(column.in_(wanted[start : start + 900]))
-        found.update((k, v) for k, v in connection.execute(query).tuples())
+        found.update((k, v) for k, v in connection.execute(query))
     return found
 
 
@@ -60,4 +60,4 @@ def column_map(connection: Connection, kind: Kind, value: str) -> dict[str, Any]
     """Key -> ``value`` column for every stored record of ``kind``."""
     table = KIND_TABLES[kind.name]
     query = select(table.c[kind.key], table.c[value])
-    return {key: found for key, found in connection.execute(query).tuples()}
+    return {key: found for key, found in connection.execute(query)}

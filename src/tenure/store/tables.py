@@ -32,14 +32,14 @@ metadata = MetaData(
     }
 )
 
-_STORAGE: dict[Storage, type[TypeEngine[Any]]] = {
+_STORAGE: dict[Storage, TypeEngine[Any] | type[TypeEngine[Any]]] = {
     "text": Text,
     "integer": BigInteger,
     "float": Double,
     "boolean": Boolean,
     "date": Date,
     "timestamp": DateTime,
-    "json": JSON,
+    "json": JSON(none_as_null=True),
 }
 
 ROW_HASH = "_row_hash"
@@ -54,7 +54,7 @@ def _kind_table(kind: Kind) -> Table:
             sql_type = String(spec.type.max_length)
         columns.append(Column(spec.name, sql_type, primary_key=spec.name == kind.key))
     if not kind.has(kind.extra_field):
-        columns.append(Column(kind.extra_field, JSON))
+        columns.append(Column(kind.extra_field, JSON(none_as_null=True)))
     columns.append(Column(ROW_HASH, String(32), nullable=False))
     columns.append(Column(IMPORT_ID, Integer))
     table = Table(kind.name, metadata, *columns, comment=kind.description)

@@ -1,0 +1,118 @@
+"""Shared fixtures: a store on every backend (SQLite file, throwaway PostgreSQL), and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
+
+from postgres_server import throwaway_postgres
+from tenure.cli import app
+from tenure.store import Store
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """One throwaway PostgreSQL server per test worker, with a migrated template database."""
+    with throwaway_postgres() as url:
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text("DROP DATABASE IF EXISTS tenure_template"))
+            connection.execute(text("CREATE DATABASE tenure_template"))
+        template = make_url(url).set(database="tenure_template")
+        store = Store(template.render_as_string(hide_password=False))
+        store.upgrade()
+        store.close()
+        yield url
+        admin.dispose()
+
+
+def fresh_postgres(url: str) -> str:
+    """A new, migrated, empty database on the test server."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name} TEMPLATE tenure_template"))
+    admin.dispose()
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL on each backend in turn (the contract suite runs on both)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'tenure.db'}"
+    return fresh_postgres(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    store = Store(store_url)
+    store.upgrade()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'tenure.db'}"
+
+
+@pytest.fixture
+def sqlite_store(sqlite_url: str) -> Iterator[Store]:
+    store = Store(sqlite_url)
+    store.upgrade()
+    yield store
+    store.close()
+
+
+class Cli:
+    """Runs ``tenure`` in-process against one database, the way a user types it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.runner = CliRunner()
+
+    def run(self, *args: str, code: int | None = 0) -> Any:
+        result = self.runner.invoke(app, [str(a) for a in args],
+                                    env={"TENURE_DATABASE_URL": self.url, "COLUMNS": "200"})
+        if code is not None:
+            assert result.exit_code == code, (result.output, result.exception)
+        assert "Traceback" not in result.output
+        return result
+
+    def json(self, *args: str, code: int | None = 0) -> dict[str, Any]:
+        result = self.run(*args, "--json", code=code)
+        lines = [line for line in result.stdout.splitlines() if line.strip()]
+        assert len(lines) == 1, result.stdout
+        data: dict[str, Any] = json.loads(lines[0])
+        return data
+
+
+@pytest.fixture
+def cli(store_url: str) -> Cli:
+    return Cli(store_url)
+
+
+@pytest.fixture
+def sqlite_cli(sqlite_url: str) -> Cli:
+    return Cli(sqlite_url)
+
+
+def require_shared_data() -> Path:
+    """The public data sets beside the clone (CI has them; a missing folder is an error)."""
+    assert SHARED_DATA.is_dir(), f"expected the shared data at {SHARED_DATA}"
+    return SHARED_DATA
+
+
