@@ -16,9 +16,14 @@ import pytest
 from tenure.demo import KIND_ORDER, PortfolioSpec, generate_portfolio
 from tenure.record.schema import KINDS, LIFECYCLE_STAGES, OUTCOME_TYPES, PERSONAS
 
-SPEC = PortfolioSpec(accounts=120, seed=11, start=date(2025, 1, 1), months=15,
-                     events_per_active_user_day=1.2, chunk_rows=40_000)
-WINDOW_END = date(2026, 4, 1)
+SPEC = PortfolioSpec(
+    accounts=120,
+    seed=11,
+    start=date(2025, 1, 1),
+    months=15,
+    events_per_active_user_day=1.2,
+    chunk_rows=40_000,
+)
 
 Rows = list[dict[str, str]]
 
@@ -143,8 +148,7 @@ def test_contacts_sit_on_their_account_domain(tables: dict[str, Rows]) -> None:
 
 def _daily_users(events: pa.Table) -> dict[str, dict[date, int]]:
     days = pc.utf8_slice_codeunits(events.column("timestamp"), 0, 10)
-    pairs = pa.table({"a": events.column("account_id"), "d": days,
-                      "u": events.column("user_id")})
+    pairs = pa.table({"a": events.column("account_id"), "d": days, "u": events.column("user_id")})
     grouped = pairs.group_by(["a", "d"]).aggregate([("u", "count_distinct")]).to_pylist()
     result: dict[str, dict[date, int]] = defaultdict(dict)
     for row in grouped:
@@ -171,8 +175,9 @@ def _decline_ratios(tables: dict[str, Rows], events: pa.Table, kind: str) -> lis
             continue
         baseline = _mean_users(daily[row["account_id"]], when - timedelta(days=180), 60)
         if baseline > 0:
-            ratios.append(_mean_users(daily[row["account_id"]], when - timedelta(days=60), 60)
-                          / baseline)
+            ratios.append(
+                _mean_users(daily[row["account_id"]], when - timedelta(days=60), 60) / baseline
+            )
     return ratios
 
 
@@ -194,33 +199,43 @@ def test_no_usage_after_churn(tables: dict[str, Rows], events: pa.Table) -> None
 
 
 def test_champion_departures_precede_some_churns(tables: dict[str, Rows]) -> None:
-    churns = {r["account_id"]: _day(r["date"]) for r in tables["outcomes"]
-              if r["type"] == "churned"}
+    churns = {
+        r["account_id"]: _day(r["date"]) for r in tables["outcomes"] if r["type"] == "churned"
+    }
     left = defaultdict(list)
     for row in tables["contacts"]:
         if row["persona"] == "champion" and row["left_at"]:
             assert row["status"] == "left"
             left[row["account_id"]].append(_day(row["left_at"]))
-    preceded = [a for a, when in churns.items()
-                if any(timedelta(days=14) <= when - d <= timedelta(days=120) for d in left[a])]
+    preceded = [
+        a
+        for a, when in churns.items()
+        if any(timedelta(days=14) <= when - d <= timedelta(days=120) for d in left[a])
+    ]
     survivors = {r["account_id"] for r in tables["accounts"]} - set(churns)
     assert len(preceded) >= 3
     assert len(preceded) / len(churns) > 2 * sum(1 for a in survivors if left[a]) / len(survivors)
 
 
 def test_storms_and_payment_failures_precede_some_churns(tables: dict[str, Rows]) -> None:
-    churns = {r["account_id"]: _day(r["date"]) for r in tables["outcomes"]
-              if r["type"] == "churned"}
+    churns = {
+        r["account_id"]: _day(r["date"]) for r in tables["outcomes"] if r["type"] == "churned"
+    }
 
     def before_churn(row: dict[str, str], field: str) -> bool:
         when = churns.get(row["account_id"])
         return when is not None and 0 < (when - _day(row[field])).days <= 150
 
-    storms = [t for t in tables["tickets"] if t["priority"] in ("P1", "P2")
-              and before_churn(t, "opened_at") and t["subject"].startswith(("URGENT", "Unacc",
-                                                                             "Escal"))]
-    failures = [p for p in tables["payments"] if p["status"] == "failed"
-                and before_churn(p, "attempted_at")]
+    storms = [
+        t
+        for t in tables["tickets"]
+        if t["priority"] in ("P1", "P2")
+        and before_churn(t, "opened_at")
+        and t["subject"].startswith(("URGENT", "Unacc", "Escal"))
+    ]
+    failures = [
+        p for p in tables["payments"] if p["status"] == "failed" and before_churn(p, "attempted_at")
+    ]
     assert len({t["account_id"] for t in storms}) >= 2
     assert all(p["failure_reason"] for p in failures) and len(failures) >= 3
 
@@ -239,7 +254,10 @@ def test_expansions_follow_won_seat_opportunities(tables: dict[str, Rows]) -> No
 
 def test_progress_is_reported_to_completion(tmp_path: Path) -> None:
     calls: list[tuple[int, int]] = []
-    generate_portfolio(PortfolioSpec(accounts=5, months=2), tmp_path,
-                       lambda done, total: calls.append((done, total)))
+    generate_portfolio(
+        PortfolioSpec(accounts=5, months=2),
+        tmp_path,
+        lambda done, total: calls.append((done, total)),
+    )
     assert calls and calls[-1][0] == calls[-1][1]
     assert [done for done, _ in calls] == list(range(1, len(calls) + 1))

@@ -26,7 +26,10 @@ from rich.table import Table
 
 from tenure import __version__
 from tenure.app import Tenure
+from tenure.demo import PortfolioSpec
+from tenure.demo.load import load_demo
 from tenure.ingest import ImportRefused, ImportReport, import_file, review
+from tenure.portfolio import PortfolioSummary, summarise
 from tenure.quality import run_checks
 from tenure.record import KINDS, json_schema
 from tenure.store import StoreError
@@ -177,13 +180,15 @@ def import_command(
         render_import(report)
 
 
-def render_import(report: ImportReport) -> None:
+def render_import(report: ImportReport, brief: bool = False) -> None:
     out.print(
         f"[bold]{report.kind}[/] from {report.source}: {report.rows:,} rows, "
         f"[green]{report.accepted:,} accepted[/], [red]{report.rejected:,} rejected[/], "
         f"{report.duplicates:,} duplicates, {report.held_for_review:,} held for review "
         f"({report.seconds:.1f}s)"
     )
+    if brief:
+        return
     for warning in report.warnings:
         out.print(f"[yellow]warning:[/] {warning}")
     for error in report.errors[:20]:
@@ -282,6 +287,91 @@ def render_review(done: review.Review, as_json: bool) -> None:
     else:
         target = f" under {done.resolved_account_id}" if done.resolved_account_id else ""
         out.print(f"match {done.review_id} {done.status}{target}")
+
+
+@app.command("demo")
+def demo_command(
+    accounts: Annotated[int, typer.Option(help="How many accounts to generate.")] = 500,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same portfolio).")] = 7,
+    months: Annotated[int, typer.Option(help="Months of history.")] = 24,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the generated files.")] = Path(
+        "demo-data"
+    ),
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Generate a realistic demo portfolio, import it like a user would, and summarise it."""
+    spec = PortfolioSpec(accounts=accounts, seed=seed, months=months)
+    with opened(db, as_json) as tenure, step_progress(not as_json) as step:
+        report = load_demo(tenure.store, spec, out_dir, step)
+        database = tenure.store.describe()
+    if as_json:
+        emit_json(report.as_dict() | {"database": database})
+        return
+    for done in report.imports:
+        render_import(done, brief=True)
+    if report.summary is not None:
+        render_summary(report.summary)
+    out.print(f"\nStored in {database}. Next: [bold]tenure check[/], [bold]tenure summary[/].")
+
+
+@app.command("summary")
+def summary_command(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Portfolio at a glance: records held, recurring revenue in force, outcomes."""
+    with opened(db, as_json) as tenure:
+        summary = summarise(tenure.store)
+    if as_json:
+        emit_json(summary.as_dict())
+    else:
+        render_summary(summary)
+
+
+def render_summary(summary: PortfolioSummary) -> None:
+    table = Table(title=f"Portfolio as of {summary.as_of}", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for kind, count in summary.records.items():
+        table.add_row(kind, f"{count:,}")
+    table.add_row("active subscriptions", f"{summary.active_subscriptions:,}")
+    table.add_row("MRR in force", f"{summary.mrr:,.2f}")
+    table.add_row("ARR in force", f"{summary.arr:,.2f}")
+    table.add_row("contacts who left", f"{summary.contacts_left:,}")
+    table.add_row("usage from / to", f"{summary.first_event} / {summary.last_event}")
+    table.add_row("open tickets", f"{summary.open_tickets:,}")
+    table.add_row(
+        "average NPS score", "" if summary.average_nps is None else f"{summary.average_nps}"
+    )
+    for kind, figures in summary.outcomes.items():
+        table.add_row(
+            f"outcomes: {kind}",
+            f"{int(figures['count']):,} (ARR change {figures['arr_change']:,.0f})",
+        )
+    segments = ", ".join(f"{k} {v}" for k, v in summary.accounts_by_segment.items())
+    table.add_row("accounts by segment", segments)
+    out.print(table)
+
+
+@contextmanager
+def step_progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    """One progress bar per step (generation, then each import), on stderr."""
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def step(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            bar.update(tasks[label], completed=done, total=total)
+
+        yield step
 
 
 def main() -> None:

@@ -1075,18 +1075,9 @@ def _collect(
     churn = account.churned_on
     troubled = account.payment_trouble and churn is not None and (churn - issued).days <= 120
     fail_p, recover_p = (0.75, 0.3) if troubled else (0.03, 0.85)
-    attempt = issued if card else issued + timedelta(days=int(rng.integers(5, 41)))
-    attempts: list[Row] = []
-    paid_at: date | None = None
-    for n in range(3):
-        if attempt >= pf.window.end:
-            break
-        failed = rng.random() < (fail_p if n == 0 else 1 - recover_p)
-        attempts.append(_payment(account, invoice_id, len(attempts), amount, attempt, failed, rng))
-        if not failed:
-            paid_at = attempt
-            break
-        attempt += timedelta(days=int(rng.integers(3, 6)))
+    first = issued if card else issued + timedelta(days=int(rng.integers(5, 41)))
+    charge = _Charge(account, invoice_id, amount, first, pf.window.end)
+    attempts, paid_at = _attempts(charge, fail_p, recover_p, rng)
     status = "paid" if paid_at else ("failed" if len(attempts) == 3 else "open")
     invoice: Row = {
         "invoice_id": invoice_id,
@@ -1100,6 +1091,34 @@ def _collect(
         "status": status,
     }
     return invoice, attempts
+
+
+@dataclass(frozen=True)
+class _Charge:
+    account: _Account
+    invoice_id: str
+    amount: float
+    first_attempt: date
+    horizon: date
+
+
+def _attempts(
+    charge: _Charge, fail_p: float, recover_p: float, rng: Rng
+) -> tuple[list[Row], date | None]:
+    """Up to three attempts a few days apart; returns them and the day it was paid, if it was."""
+    attempts: list[Row] = []
+    day = charge.first_attempt
+    for n in range(3):
+        if day >= charge.horizon:
+            break
+        failed = bool(rng.random() < (fail_p if n == 0 else 1 - recover_p))
+        attempts.append(
+            _payment(charge.account, charge.invoice_id, n, charge.amount, day, failed, rng)
+        )
+        if not failed:
+            return attempts, day
+        day += timedelta(days=int(rng.integers(3, 6)))
+    return attempts, None
 
 
 def _payment(
@@ -1368,11 +1387,7 @@ def _ticket(
     )
     level = int(priority[1]) - 1
     opened = _instant(day, float(rng.uniform(8, 18)), account.country[2])
-    slow = 3.0 if mood == "angry" else 1.0
-    first = opened + timedelta(
-        minutes=1 + float(rng.exponential((30, 120, 480, 1440)[level] * slow))
-    )
-    resolved = first + timedelta(hours=float(rng.exponential((8, 24, 72, 120)[level] * slow)))
+    first, resolved = _ticket_clock(rng, level, mood, opened)
     done = resolved.date() < window.end
     contacts = _present_contacts(people, day)
     contact = _pick(rng, contacts) if contacts else None
@@ -1392,6 +1407,14 @@ def _ticket(
         "body": _pick(rng, BODIES[mood]).format(topic=topic, team=team),
     }
     return _Ticket(row, contact)
+
+
+def _ticket_clock(rng: Rng, level: int, mood: str, opened: datetime) -> tuple[datetime, datetime]:
+    """First response and resolution: slower for low priorities, and during storms."""
+    slow = 3.0 if mood == "angry" else 1.0
+    respond = 1 + float(rng.exponential((30, 120, 480, 1440)[level] * slow))
+    first = opened + timedelta(minutes=respond)
+    return first, first + timedelta(hours=float(rng.exponential((8, 24, 72, 120)[level] * slow)))
 
 
 def _csat(rng: Rng, mood: str) -> int | None:

@@ -161,6 +161,7 @@ class _ImportState:
         self.report = report
         self.identity = RowIdentity(self.kind, importer.mapping.identical_rows == "keep")
         self.resolver = AccountResolver(connection, importer.threshold)
+        self.parse = plan.parser()
         self.pending_errors: list[RowError] = []
 
     def take(self, batch: list[tuple[int, RawRow | str]]) -> None:
@@ -175,9 +176,7 @@ class _ImportState:
         self.flush_errors()
 
     def take_row(self, number: int, row: RawRow, ready: _Batch) -> None:
-        record, problems = self.kind.validate(
-            self.plan.raw_fields(row), self.importer.mapping.context
-        )
+        record, problems = self.parse(row)
         if problems:
             self.reject([RowError(number, name, reason) for name, reason in problems])
             return
@@ -225,15 +224,12 @@ class _ImportState:
 
     def complete(self, record: Record, digest: str) -> dict[str, Any]:
         row = {name: record.get(name) for name in self.importer.columns}
-        extra = row.get(self.kind.extra_field)
-        if extra is not None:
-            row[self.kind.extra_field] = jsonable(extra)
         row[ROW_HASH] = digest
         row[IMPORT_ID] = self.report.import_id
         return row
 
     def write(self, ready: _Batch) -> None:
-        """Write the first row of each key; every other row is a duplicate or a conflict."""
+        """Write new and changed rows; every other row is a duplicate or a conflict."""
         key = self.kind.key
         first: dict[str, tuple[int, dict[str, Any]]] = {}
         later: list[tuple[int, dict[str, Any]]] = []
@@ -242,17 +238,24 @@ class _ImportState:
                 later.append((number, row))
             else:
                 first[row[key]] = (number, row)
-        changed = records.write(self.connection, self.kind, [r for _, r in first.values()])
-        self.report.accepted += len(changed)
-        unchanged = [item for k, item in first.items() if k not in changed] + later
-        if unchanged:
-            stored = records.stored_hashes(
-                self.connection, self.kind, [r[key] for _, r in unchanged]
-            )
-            for number, row in unchanged:
-                self.settle_unwritten(number, row, stored.get(row[key]))
+        stored = records.stored_hashes(self.connection, self.kind, first)
+        fresh = [row for number, row in first.values() if self.is_fresh(number, row, stored)]
+        written = records.write(self.connection, self.kind, fresh)
+        self.report.accepted += written
+        self.report.duplicates += len(fresh) - written  # another writer got there first
+        for number, row in later:
+            self.settle(number, row, first[row[key]][1][ROW_HASH])
 
-    def settle_unwritten(self, number: int, row: dict[str, Any], stored_hash: str | None) -> None:
+    def is_fresh(self, number: int, row: dict[str, Any], stored: dict[str, str]) -> bool:
+        """True when ``row`` is to be written; otherwise it is counted here."""
+        previous = stored.get(row[self.kind.key])
+        if previous is None or (previous != row[ROW_HASH] and not self.kind.append_only):
+            return True
+        self.settle(number, row, previous)
+        return False
+
+    def settle(self, number: int, row: dict[str, Any], stored_hash: str) -> None:
+        """Count a row not written: a duplicate of what is stored, or a conflicting id."""
         key = self.kind.key
         if stored_hash == row[ROW_HASH]:
             self.report.duplicates += 1

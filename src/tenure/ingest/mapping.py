@@ -67,14 +67,6 @@ class Mapping:
     ignore: frozenset[str] = frozenset()
     source: str = "(no mapping)"
 
-    def translate(self, field_name: str, raw: Any) -> Any:
-        """Apply the value vocabulary of ``field_name`` to one raw value."""
-        table = self.values.get(field_name)
-        if not table or raw is None:
-            return raw
-        token = normalise_token(raw)
-        return table.get(token, raw)
-
 
 def load_mapping(path: str | Path, kind: Kind | None = None) -> Mapping:
     """Read and validate a mapping file; ``kind`` (from the command line) must agree with it."""

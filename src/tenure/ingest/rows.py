@@ -15,8 +15,9 @@ from sqlalchemy import Connection, select
 from tenure.identity import AccountDirectory, Match
 from tenure.ingest.mapping import Mapping
 from tenure.ingest.sources import RawRow
-from tenure.record import KINDS, Kind, Record
-from tenure.record.fields import is_blank
+from tenure.record import KINDS, Field, Kind, Record
+from tenure.record.fields import is_blank, normalise_token
+from tenure.record.kinds import parse_into
 from tenure.store import records
 from tenure.store.tables import KIND_TABLES
 
@@ -65,17 +66,33 @@ class ColumnPlan:
                     f"{', '.join(columns)} (a mapping file can rename columns)"
                 )
 
-    def raw_fields(self, row: RawRow) -> dict[str, Any]:
-        """Field name -> raw value, after value translation and defaults."""
-        out: dict[str, Any] = {}
-        translate, defaults = self.mapping.translate, self.mapping.defaults
-        for name, column in self.sources.items():
-            value = row.get(column)
-            out[name] = translate(name, value)
-        for name, value in defaults.items():
-            if is_blank(out.get(name)):
-                out[name] = value
-        return out
+    def steps(self) -> list[tuple[Field, str | None, Any, Any]]:
+        """Per field: (field, source column, value vocabulary, default when blank)."""
+        found = []
+        for spec in self.kind.fields:
+            column = self.sources.get(spec.name)
+            default = self.mapping.defaults.get(spec.name, spec.default)
+            if column is not None or default is not None:
+                found.append((spec, column, self.mapping.values.get(spec.name), default))
+        return found
+
+    def parser(self) -> Callable[[RawRow], tuple[Record, list[tuple[str, str]]]]:
+        """A function from a raw row to (record, errors), compiled once per import."""
+        steps, ctx, kind = self.steps(), self.mapping.context, self.kind
+
+        def parse(row: RawRow) -> tuple[Record, list[tuple[str, str]]]:
+            record: Record = {}
+            errors: list[tuple[str, str]] = []
+            for spec, column, vocabulary, default in steps:
+                value = None if column is None else row.get(column)
+                if vocabulary is not None and value is not None:
+                    value = vocabulary.get(normalise_token(value), value)
+                if default is not None and is_blank(value):
+                    value = default
+                parse_into(record, errors, spec, value, ctx)
+            return kind.complete(record, errors)
+
+        return parse
 
     def extra_values(self, row: RawRow) -> dict[str, Any] | None:
         found = {c: jsonable(row[c]) for c in self.extras if not is_blank(row.get(c))}
@@ -96,11 +113,13 @@ def jsonable(value: Any) -> Any:
 
 
 def content_hash(record: Record) -> str:
-    """A stable 32-hex-digit digest of a record's content (key order and type independent)."""
-    text = json.dumps(
-        record, sort_keys=True, default=str, separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+    """A stable 32-hex-digit digest of a record's content (independent of key order)."""
+    parts = [
+        f"{name}={json.dumps(value, sort_keys=True, default=str) if isinstance(value, dict | list) else value!r}"
+        for name, value in sorted(record.items())
+        if value is not None
+    ]
+    return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=16).hexdigest()
 
 
 @dataclass
@@ -200,6 +219,3 @@ class AccountResolver:
         if match.matched:
             record["account_id"] = match.account_id
         return match
-
-
-MatchSink = Callable[[Record, Match], None]

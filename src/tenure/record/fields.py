@@ -20,7 +20,7 @@ Storage = Literal["text", "integer", "float", "boolean", "date", "timestamp", "j
 DateOrder = Literal["MDY", "DMY"]
 
 MAX_TEXT = 10 * 1024 * 1024  # 10 MiB: longer values are refused, not truncated
-_EMPTY = {"", "null", "none", "nan", "n/a", "na", "-"}
+_EMPTY = {"", "null", "none", "nan", "n/a"}
 
 
 class FieldError(ValueError):
@@ -47,13 +47,22 @@ class ParseContext:
 DEFAULT_CONTEXT = ParseContext()
 
 
+_EMPTY_SPELLINGS = frozenset(
+    spelling for word in _EMPTY for spelling in (word, word.upper(), word.capitalize())
+) | {"NaN"}
+
+
 def is_blank(raw: object) -> bool:
     """True when a raw value means 'no value' (empty cell, null, NaN)."""
     if raw is None:
         return True
-    if isinstance(raw, float) and math.isnan(raw):
-        return True
-    return isinstance(raw, str) and raw.strip().lower() in _EMPTY
+    if type(raw) is str:
+        if raw in _EMPTY_SPELLINGS:
+            return True
+        if raw[0].isspace() or raw[-1].isspace():
+            return raw.strip().lower() in _EMPTY
+        return len(raw) <= 4 and raw.lower() in _EMPTY
+    return isinstance(raw, float) and math.isnan(raw)
 
 
 @dataclass(frozen=True)

@@ -87,15 +87,13 @@ class Kind:
         record: Record = {}
         errors: list[tuple[str, str]] = []
         for spec in self.fields:
-            value = raw.get(spec.name)
-            if is_blank(value):
-                if spec.default is not None:
-                    record[spec.name] = spec.default
-                continue
-            try:
-                record[spec.name] = spec.type.parse(value, ctx)
-            except FieldError as err:
-                errors.append((spec.name, str(err)))
+            parse_into(record, errors, spec, raw.get(spec.name), ctx)
+        return self.complete(record, errors)
+
+    def complete(
+        self, record: Record, errors: list[tuple[str, str]]
+    ) -> tuple[Record, list[tuple[str, str]]]:
+        """Apply the cross-field rules and the required checks to parsed fields."""
         if errors:
             return record, errors
         for rule in self.derive:
@@ -103,12 +101,29 @@ class Kind:
                 rule(record)
             except RecordError as err:
                 errors.append((err.field, err.reason))
-        for spec in self.fields:
-            if spec.required and record.get(spec.name) is None and spec.name != self.key:
-                errors.append((spec.name, "is required but empty"))
-        if not self.append_only and record.get(self.key) is None:
-            errors.append((self.key, "is required but empty"))
+        for name in self._required:
+            if record.get(name) is None:
+                errors.append((name, "is required but empty"))
         return record, errors
+
+    @property
+    def _required(self) -> tuple[str, ...]:
+        names = tuple(f.name for f in self.fields if f.required and f.name != self.key)
+        return names if self.append_only else (self.key, *names)
+
+
+def parse_into(
+    record: Record, errors: list[tuple[str, str]], spec: Field, value: Any, ctx: ParseContext
+) -> None:
+    """Parse one raw value of ``spec`` into ``record``, or note why it cannot be."""
+    if is_blank(value):
+        if spec.default is not None:
+            record[spec.name] = spec.default
+        return
+    try:
+        record[spec.name] = spec.type.parse(value, ctx)
+    except FieldError as err:
+        errors.append((spec.name, str(err)))
 
 
 class RecordError(ValueError):

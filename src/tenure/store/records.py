@@ -19,15 +19,16 @@ def _insert(connection: Connection, table: Table) -> Any:
     return dialect.insert(table)
 
 
-def write(connection: Connection, kind: Kind, rows: Sequence[dict[str, Any]]) -> set[str]:
-    """Store ``rows`` (complete column dicts) and return the keys of those new or changed.
+def write(connection: Connection, kind: Kind, rows: Sequence[dict[str, Any]]) -> int:
+    """Store ``rows`` (complete column dicts, new or changed) and return how many were written.
 
     Events and other append-only kinds are inserted once per id and never changed. Entities
-    (accounts, subscriptions...) are upserted by natural key, and a row whose content hash equals
-    the stored one is left alone, so importing the same file twice changes nothing.
+    (accounts, subscriptions...) are upserted by natural key. The caller decides beforehand, from
+    :func:`stored_hashes`, which rows are new or changed; the ON CONFLICT clauses only guard
+    against another writer racing it.
     """
     if not rows:
-        return set()
+        return 0
     table = KIND_TABLES[kind.name]
     key = table.c[kind.key]
     stmt: Insert = _insert(connection, table)
@@ -41,7 +42,7 @@ def write(connection: Connection, kind: Kind, rows: Sequence[dict[str, Any]]) ->
             where=table.c[ROW_HASH] != excluded[ROW_HASH],
         )
     result = connection.execute(stmt.returning(key), list(rows))
-    return set(result.scalars())
+    return len(result.all())
 
 
 def stored_hashes(connection: Connection, kind: Kind, keys: Iterable[str]) -> dict[str, str]:

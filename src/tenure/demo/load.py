@@ -1,0 +1,69 @@
+"""Loading the demo portfolio: generate the files, then import them the way a user would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from tenure.demo.portfolio import PortfolioSpec, generate_portfolio
+from tenure.ingest import ImportReport, import_file
+from tenure.portfolio import PortfolioSummary, summarise
+from tenure.store import Store
+
+Step = Callable[[str, int, int], None]
+
+
+@dataclass
+class DemoReport:
+    """The files written, what each import did, and the resulting portfolio."""
+
+    files: dict[str, list[str]]
+    imports: list[ImportReport] = field(default_factory=list)
+    summary: PortfolioSummary | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        imports = [
+            {k: v for k, v in report.as_dict().items() if k != "errors"}
+            | {"errors": [e.__dict__ for e in report.errors[:5]]}
+            for report in self.imports
+        ]
+        summary = None if self.summary is None else self.summary.as_dict()
+        return {"files": self.files, "imports": imports, "summary": summary}
+
+
+def load_demo(
+    store: Store, spec: PortfolioSpec, out_dir: Path, step: Step | None = None
+) -> DemoReport:
+    """Generate the portfolio into ``out_dir`` and import every file into ``store``.
+
+    ``step(label, done, total)`` reports progress of generation and of each import.
+    """
+
+    def generating(done: int, total: int) -> None:
+        if step:
+            step("generate portfolio", done, total)
+
+    files = generate_portfolio(spec, out_dir, progress=generating)
+    report = DemoReport({kind: [str(p) for p in paths] for kind, paths in files.items()})
+    for kind, paths in files.items():
+        for path in paths:
+            report.imports.append(_import_one(store, kind, path, step))
+    report.summary = summarise(store, as_of=last_day(spec))
+    return report
+
+
+def last_day(spec: PortfolioSpec) -> date:
+    """The last day the portfolio covers (the demo's "today")."""
+    month = spec.start.month - 1 + spec.months
+    return date(spec.start.year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+
+
+def _import_one(store: Store, kind: str, path: Path, step: Step | None) -> ImportReport:
+    def importing(done: int, total: int) -> None:
+        if step:
+            step(f"import {kind} ({path.name})", done, total)
+
+    return import_file(store, kind, path, progress=importing)
