@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-deps demo test lint bench clean
+.PHONY: setup system-deps demo test lint bench clean migration
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,8 @@ demo: $(STAMP)
 	$(BIN)/tenure demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 
 test: setup lint
@@ -36,6 +36,9 @@ test: setup lint
 
 bench: setup
 	$(BIN)/python benchmarks/import_throughput.py
+
+migration: $(STAMP)
+	$(BIN)/python scripts/new_migration.py "$(MSG)"
 
 clean:
 	rm -rf $(VENV) demo-data tenure.db tenure.db-wal tenure.db-shm .pytest_cache .mypy_cache .ruff_cache

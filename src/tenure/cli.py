@@ -208,7 +208,8 @@ def check_command(db: DbOption = None, as_json: JsonOption = False) -> None:
     if not findings:
         out.print("[green]No inconsistencies found.[/]")
         return
-    table = Table(title=f"{len(findings)} kinds of inconsistency", title_justify="left")
+    total = f"{len(findings)} kind{'s' if len(findings) != 1 else ''} of inconsistency"
+    table = Table(title=total, title_justify="left")
     for column in ("kind", "code", "count", "message", "examples"):
         table.add_column(column, justify="right" if column == "count" else "left")
     for f in findings:

@@ -6,6 +6,7 @@ them all; nothing is changed, the report only says what looks wrong and where.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -233,6 +234,15 @@ def subscription_status_contradictions(ctx: CheckContext) -> list[Finding]:
 
 
 @check
+def zero_amount_invoices(ctx: CheckContext) -> Finding | None:
+    invoices = KIND_TABLES["invoices"]
+    query = select(invoices.c.invoice_id).where(invoices.c.amount == 0)
+    return ctx.finding(
+        "invoices", "zero_amount_invoices", query, "{count:,} invoices are for an amount of 0"
+    )
+
+
+@check
 def future_dates(ctx: CheckContext) -> list[Finding]:
     found = []
     for kind in KINDS.values():
@@ -311,6 +321,12 @@ def duplicate_keys(ctx: CheckContext) -> list[Finding]:
         )
         for kind, count, example in ctx.connection.execute(query)
     ]
+
+
+def _quoted(reason: str) -> list[str]:
+    """The first quoted value in a rejection reason (the id it names)."""
+    found = re.search(r"'([^']*)'", reason)
+    return [found[1] if found else reason]
 
 
 def run_checks(store: Store, today: date | None = None) -> list[Finding]:

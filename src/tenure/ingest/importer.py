@@ -6,6 +6,7 @@ behind. Every row ends up counted exactly once: ``rows == accepted + rejected + 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -128,7 +129,12 @@ class Importer:
     def _open_log(self, connection: Connection, source: Source) -> int:
         result = connection.execute(
             insert(imports)
-            .values(kind=self.kind.name, source=str(source.path), started_at=_now())
+            .values(
+                kind=self.kind.name,
+                source=str(source.path),
+                sha256=_sha256(source.path),
+                started_at=_now(),
+            )
             .returning(imports.c.import_id)
         )
         return int(result.scalar_one())
@@ -312,6 +318,18 @@ class _ImportState:
 
     def finish(self) -> None:
         self.flush_errors()
+        repeats = self.identity.identical_repeats
+        if repeats:
+            self.report.warnings.append(
+                f"{repeats:,} rows repeat an earlier row of this file exactly and carry no id; "
+                "they were kept as separate records (identical_rows: keep)"
+            )
+
+
+def _sha256(path: Path) -> str:
+    """The file's SHA-256, kept in the import log so a re-import can be traced to the same file."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _now() -> datetime:

@@ -146,6 +146,11 @@ class RowIdentity:
                 digest = hashlib.blake2b(f"{digest}#{nth}".encode(), digest_size=16).hexdigest()
         return f"{self.kind.name[:2]}_{digest[:24]}"
 
+    @property
+    def identical_repeats(self) -> int:
+        """Rows kept although identical to an earlier row of the file (``identical_rows: keep``)."""
+        return sum(n - 1 for n in self._occurrences.values())
+
     def repeat_of(self, record: Record, digest: str, row: int) -> tuple[str, int] | None:
         """For entities: (hash, row) of an earlier row with the same key in this file, if any."""
         if self.kind.append_only:

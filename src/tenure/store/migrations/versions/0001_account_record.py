@@ -2,20 +2,21 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 12:51:52.482885
+Create Date: 2026-11-23 13:04:47.024691
 
 """
 
-from collections.abc import Sequence
+from typing import Sequence, Union
 
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 # revision identifiers, used by Alembic.
 revision: str = "0001"
-down_revision: str | Sequence[str] | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+down_revision: Union[str, Sequence[str], None] = None
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
@@ -26,7 +27,7 @@ def upgrade() -> None:
         sa.Column("account_id", sa.String(length=200), nullable=False),
         sa.Column("name", sa.Text(), nullable=True),
         sa.Column("parent_account_id", sa.String(length=200), nullable=True),
-        sa.Column("domains", sa.JSON(), nullable=True),
+        sa.Column("domains", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("industry", sa.Text(), nullable=True),
         sa.Column("segment", sa.Text(), nullable=True),
         sa.Column("region", sa.Text(), nullable=True),
@@ -34,7 +35,7 @@ def upgrade() -> None:
         sa.Column("lifecycle_stage", sa.Text(), nullable=True),
         sa.Column("owner", sa.Text(), nullable=True),
         sa.Column("created_at", sa.Date(), nullable=True),
-        sa.Column("attributes", sa.JSON(), nullable=True),
+        sa.Column("attributes", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("_row_hash", sa.String(length=32), nullable=False),
         sa.Column("_import_id", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("account_id", name=op.f("pk_accounts")),
@@ -53,7 +54,7 @@ def upgrade() -> None:
         sa.Column("company", sa.Text(), nullable=True),
         sa.Column("is_lead", sa.Boolean(), nullable=True),
         sa.Column("created_at", sa.Date(), nullable=True),
-        sa.Column("attributes", sa.JSON(), nullable=True),
+        sa.Column("attributes", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("_row_hash", sa.String(length=32), nullable=False),
         sa.Column("_import_id", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("contact_id", name=op.f("pk_contacts")),
@@ -77,7 +78,7 @@ def upgrade() -> None:
         sa.Column("feature", sa.Text(), nullable=True),
         sa.Column("timestamp", sa.DateTime(), nullable=True),
         sa.Column("count", sa.BigInteger(), nullable=True),
-        sa.Column("properties", sa.JSON(), nullable=True),
+        sa.Column("properties", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("_row_hash", sa.String(length=32), nullable=False),
         sa.Column("_import_id", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("event_id", name=op.f("pk_events")),
@@ -115,7 +116,7 @@ def upgrade() -> None:
         sa.Column("due_date", sa.Date(), nullable=True),
         sa.Column("paid_at", sa.Date(), nullable=True),
         sa.Column("status", sa.Text(), nullable=True),
-        sa.Column("attributes", sa.JSON(), nullable=True),
+        sa.Column("attributes", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("_row_hash", sa.String(length=32), nullable=False),
         sa.Column("_import_id", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("invoice_id", name=op.f("pk_invoices")),
@@ -145,7 +146,7 @@ def upgrade() -> None:
         sa.Column("resolved_at", sa.DateTime(), nullable=True),
         sa.Column("resolved_account_id", sa.String(length=200), nullable=True),
         sa.PrimaryKeyConstraint("review_id", name=op.f("pk_match_reviews")),
-        comment="Records whose account could not be matched with confidence: they wait here for a person.",
+        comment="Records that could not be matched to an account with confidence: they wait here.",
     )
     with op.batch_alter_table("match_reviews", schema=None) as batch_op:
         batch_op.create_index("ix_match_reviews_status", ["status"], unique=False)
@@ -158,7 +159,7 @@ def upgrade() -> None:
         sa.Column("category", sa.Text(), nullable=True),
         sa.Column("planned_date", sa.Date(), nullable=True),
         sa.Column("achieved_date", sa.Date(), nullable=True),
-        sa.Column("attributes", sa.JSON(), nullable=True),
+        sa.Column("attributes", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("_row_hash", sa.String(length=32), nullable=False),
         sa.Column("_import_id", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("milestone_id", name=op.f("pk_milestones")),
@@ -181,7 +182,7 @@ def upgrade() -> None:
         sa.Column("stage", sa.Text(), nullable=True),
         sa.Column("created_at", sa.Date(), nullable=True),
         sa.Column("closed_at", sa.Date(), nullable=True),
-        sa.Column("attributes", sa.JSON(), nullable=True),
+        sa.Column("attributes", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("_row_hash", sa.String(length=32), nullable=False),
         sa.Column("_import_id", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("opportunity_id", name=op.f("pk_opportunities")),
@@ -203,7 +204,7 @@ def upgrade() -> None:
         sa.Column("arr_change", sa.Double(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("comment", sa.Text(), nullable=True),
-        sa.Column("attributes", sa.JSON(), nullable=True),
+        sa.Column("attributes", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("_row_hash", sa.String(length=32), nullable=False),
         sa.Column("_import_id", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("outcome_id", name=op.f("pk_outcomes")),
@@ -224,7 +225,7 @@ def upgrade() -> None:
         sa.Column("attempted_at", sa.DateTime(), nullable=True),
         sa.Column("status", sa.Text(), nullable=True),
         sa.Column("failure_reason", sa.Text(), nullable=True),
-        sa.Column("attributes", sa.JSON(), nullable=True),
+        sa.Column("attributes", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("_row_hash", sa.String(length=32), nullable=False),
         sa.Column("_import_id", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("payment_id", name=op.f("pk_payments")),
@@ -260,7 +261,7 @@ def upgrade() -> None:
         sa.Column("score", sa.Double(), nullable=True),
         sa.Column("comment", sa.Text(), nullable=True),
         sa.Column("responded_at", sa.DateTime(), nullable=True),
-        sa.Column("attributes", sa.JSON(), nullable=True),
+        sa.Column("attributes", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("_row_hash", sa.String(length=32), nullable=False),
         sa.Column("_import_id", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("response_id", name=op.f("pk_responses")),
@@ -290,7 +291,7 @@ def upgrade() -> None:
         sa.Column("auto_renew", sa.Boolean(), nullable=True),
         sa.Column("is_trial", sa.Boolean(), nullable=True),
         sa.Column("status", sa.Text(), nullable=True),
-        sa.Column("attributes", sa.JSON(), nullable=True),
+        sa.Column("attributes", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("_row_hash", sa.String(length=32), nullable=False),
         sa.Column("_import_id", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("subscription_id", name=op.f("pk_subscriptions")),
@@ -319,7 +320,7 @@ def upgrade() -> None:
         sa.Column("escalated", sa.Boolean(), nullable=True),
         sa.Column("subject", sa.Text(), nullable=True),
         sa.Column("body", sa.Text(), nullable=True),
-        sa.Column("attributes", sa.JSON(), nullable=True),
+        sa.Column("attributes", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("_row_hash", sa.String(length=32), nullable=False),
         sa.Column("_import_id", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("ticket_id", name=op.f("pk_tickets")),
@@ -337,10 +338,10 @@ def upgrade() -> None:
         sa.Column("type", sa.Text(), nullable=True),
         sa.Column("direction", sa.Text(), nullable=True),
         sa.Column("occurred_at", sa.DateTime(), nullable=True),
-        sa.Column("contact_ids", sa.JSON(), nullable=True),
+        sa.Column("contact_ids", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("owner", sa.Text(), nullable=True),
         sa.Column("summary", sa.Text(), nullable=True),
-        sa.Column("attributes", sa.JSON(), nullable=True),
+        sa.Column("attributes", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("_row_hash", sa.String(length=32), nullable=False),
         sa.Column("_import_id", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("touchpoint_id", name=op.f("pk_touchpoints")),

@@ -1,0 +1,96 @@
+"""The public data sets, imported through their mapping files exactly as docs/real-data.md shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import Cli, require_shared_data
+
+MAPPINGS = Path(__file__).resolve().parents[1] / "mappings"
+RAVENSTACK = [  # (kind, file stem): the order a user imports them in
+    ("accounts", "accounts"),
+    ("subscriptions", "subscriptions"),
+    ("events", "feature_usage"),
+    ("tickets", "support_tickets"),
+    ("outcomes", "churn_events"),
+]
+
+
+def import_ravenstack(cli: Cli) -> dict[str, dict[str, object]]:
+    data = require_shared_data() / "ravenstack"
+    return {
+        stem: cli.json(
+            "import",
+            kind,
+            data / f"ravenstack_{stem}.csv",
+            "--mapping",
+            MAPPINGS / "ravenstack" / f"{stem}.yaml",
+        )
+        for kind, stem in RAVENSTACK
+    }
+
+
+def test_ravenstack_imports_every_table(cli: Cli) -> None:
+    reports = import_ravenstack(cli)
+    accepted = {stem: r["accepted"] for stem, r in reports.items()}
+    assert accepted == {
+        "accounts": 500,
+        "subscriptions": 5000,
+        "feature_usage": 24979,
+        "support_tickets": 2000,
+        "churn_events": 600,
+    }
+    usage = reports["feature_usage"]
+    assert usage["rows"] == 25000 and usage["rejected"] == 21
+    assert all(
+        e["field"] == "event_id" and "different values" in e["reason"] for e in usage["errors"]
+    )  # type: ignore[attr-defined]
+
+
+def test_ravenstack_reimport_changes_nothing(sqlite_cli: Cli) -> None:
+    import_ravenstack(sqlite_cli)
+    again = import_ravenstack(sqlite_cli)
+    for stem, report in again.items():
+        assert report["accepted"] == 0, stem
+        assert report["duplicates"] + report["rejected"] == report["rows"], stem  # type: ignore[operator]
+
+
+def test_check_reports_what_is_inconsistent_in_ravenstack(sqlite_cli: Cli) -> None:
+    import_ravenstack(sqlite_cli)
+    warnings = sqlite_cli.json("check")["warnings"]
+    found = {(w["kind"], w["code"]): w["count"] for w in warnings}
+    assert found[("events", "events_before_subscription")] == 19128
+    assert found[("events", "events_after_subscription")] == 289
+    assert found[("subscriptions", "overlapping_subscriptions")] == 500
+    assert found[("accounts", "churned_without_outcome")] == 35
+    assert found[("outcomes", "churn_outcome_not_flagged")] == 277
+    assert found[("accounts", "churned_with_open_subscription")] == 110
+    assert found[("tickets", "tickets_before_signup")] == 1077
+    assert found[("events", "duplicate_keys")] == 21
+    assert all(w["message"] and w["examples"] for w in warnings)
+
+
+def test_cdnow_purchase_log(sqlite_cli: Cli) -> None:
+    log = require_shared_data() / "cdnow" / "CDNOW_master.txt"
+    customers = sqlite_cli.json(
+        "import", "accounts", log, "--mapping", MAPPINGS / "cdnow" / "customers.yaml"
+    )
+    assert (customers["rows"], customers["accepted"], customers["duplicates"]) == (
+        69659,
+        23570,
+        46089,
+    )
+    purchases = sqlite_cli.json(
+        "import", "invoices", log, "--mapping", MAPPINGS / "cdnow" / "purchases.yaml"
+    )
+    assert (purchases["rows"], purchases["accepted"], purchases["rejected"]) == (69659, 69659, 0)
+    assert purchases["delimiter"] == "whitespace"
+    assert any("255 rows repeat an earlier row" in w for w in purchases["warnings"])
+    again = sqlite_cli.json(
+        "import", "invoices", log, "--mapping", MAPPINGS / "cdnow" / "purchases.yaml"
+    )
+    assert (again["accepted"], again["duplicates"]) == (0, 69659)
+    summary = sqlite_cli.json("summary")
+    assert summary["records"]["invoices"] == 69659
+    found = {w["code"]: w["count"] for w in sqlite_cli.json("check")["warnings"]}
+    assert found["zero_amount_invoices"] == 80
