@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-deps demo test lint bench clean migration
+.PHONY: setup system-deps demo test lint bench docs clean migration
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ test: setup lint
 
 bench: setup
 	$(BIN)/python benchmarks/import_throughput.py
+
+docs: $(STAMP)
+	$(BIN)/python scripts/cli_reference.py
 
 migration: $(STAMP)
 	$(BIN)/python scripts/new_migration.py "$(MSG)"

@@ -75,7 +75,13 @@ def date_formats(day: date) -> list[str]:
     """The five ways exports write one calendar date."""
     y, m, d = f"{day.year:04d}", f"{day.month:02d}", f"{day.day:02d}"
     month = MONTHS[day.month - 1]
-    return [f"{y}-{m}-{d}", f"{y}/{m}/{d}", f"{y}{m}{d}", f"{day.day} {month} {y}", f"{month} {day.day}, {y}"]
+    return [
+        f"{y}-{m}-{d}",
+        f"{y}/{m}/{d}",
+        f"{y}{m}{d}",
+        f"{day.day} {month} {y}",
+        f"{month} {day.day}, {y}",
+    ]
 
 
 # --- (a) and (b): random account files ------------------------------------------------------
@@ -238,7 +244,9 @@ def test_same_events_in_every_format_store_the_same_rows(batch: list[Event]) -> 
     counts: dict[str, tuple[int, int, int, int]] = {}
     for suffix, writer in writers.items():
         with fresh_store() as (store, folder):
-            accounts = write_csv(folder / "a.csv", ("account_id", "name"), [("A1", "a"), ("A2", "b")])
+            accounts = write_csv(
+                folder / "a.csv", ("account_id", "name"), [("A1", "a"), ("A2", "b")]
+            )
             assert import_file(store, "accounts", accounts).accepted == 2
             report = import_file(store, "events", writer(folder / f"events.{suffix}", batch))
             assert report.format == suffix

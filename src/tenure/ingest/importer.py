@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, update
 
 from tenure.identity import Match
+from tenure.ingest.columnar import ParsedBatch, can_take, parse_batch
 from tenure.ingest.mapping import Mapping, MappingError, load_mapping
 from tenure.ingest.rows import (
     AccountResolver,
@@ -25,8 +26,9 @@ from tenure.ingest.rows import (
     RowIdentity,
     jsonable,
 )
-from tenure.ingest.sources import RawRow, Source, SourceError, open_source
+from tenure.ingest.sources import Batch, RawRow, Source, SourceError, open_source
 from tenure.record import Kind, Record, kind_named
+from tenure.record.columns import NeedsRowPath
 from tenure.store import Store, records
 from tenure.store.tables import IMPORT_ID, KIND_TABLES, ROW_HASH, imports, match_reviews, rejections
 
@@ -167,19 +169,60 @@ class _ImportState:
         self.report = report
         self.identity = RowIdentity(self.kind, importer.mapping.identical_rows == "keep")
         self.resolver = AccountResolver(connection, importer.threshold)
+        self.columnar = can_take(plan) and records.supports_bulk(connection)
         self.parse = plan.parser()
         self.pending_errors: list[RowError] = []
 
-    def take(self, batch: list[tuple[int, RawRow | str]]) -> None:
+    def take(self, batch: Batch) -> None:
+        self.report.rows += len(batch)
+        if self.columnar:
+            try:
+                parsed = parse_batch(self.plan, batch, self.resolver)
+            except NeedsRowPath:
+                pass
+            else:
+                self.write_parsed(batch.numbers, parsed)
+                return
+        for number, reason in batch.broken:
+            self.reject([RowError(number, "_row", reason)])
         ready = _Batch()
-        for number, row in batch:
-            self.report.rows += 1
-            if isinstance(row, str):
-                self.reject([RowError(number, "_row", row)])
-                continue
+        for number, row in zip(batch.numbers, batch.rows(), strict=True):
             self.take_row(number, row, ready)
         self.write(ready)
         self.flush_errors()
+
+    def write_parsed(self, numbers: list[int], parsed: ParsedBatch) -> None:
+        """Write a batch the column-wise engine took; count duplicates and conflicts."""
+        fresh = self.sort_out(numbers, parsed.keys, parsed.hashes)
+        columns = list(parsed.values)
+        rows = parsed.rows(columns)
+        extra = [ROW_HASH, IMPORT_ID]
+        values = [rows[i] + (parsed.hashes[i], self.report.import_id) for i in fresh]
+        written = records.insert_new(self.connection, self.kind, columns + extra, values)
+        self.report.accepted += written
+        self.report.duplicates += len(values) - written
+        self.flush_errors()
+
+    def sort_out(self, numbers: list[int], keys: list[str], hashes: list[str]) -> list[int]:
+        """Indexes of the rows to write; the others are counted as duplicates or conflicts."""
+        first: dict[str, int] = {}
+        later: list[int] = []
+        for index, key in enumerate(keys):
+            if key in first:
+                later.append(index)
+            else:
+                first[key] = index
+        stored = records.stored_hashes(self.connection, self.kind, first)
+        fresh = []
+        for key, index in first.items():
+            previous = stored.get(key)
+            if previous is None or (previous != hashes[index] and not self.kind.append_only):
+                fresh.append(index)
+            else:
+                self.settle(numbers[index], key, hashes[index], previous)
+        for index in later:
+            self.settle(numbers[index], keys[index], hashes[index], hashes[first[keys[index]]])
+        return fresh
 
     def take_row(self, number: int, row: RawRow, ready: _Batch) -> None:
         record, problems = self.parse(row)
@@ -235,39 +278,23 @@ class _ImportState:
         return row
 
     def write(self, ready: _Batch) -> None:
-        """Write new and changed rows; every other row is a duplicate or a conflict."""
+        """Write new and changed rows of the row path."""
         key = self.kind.key
-        first: dict[str, tuple[int, dict[str, Any]]] = {}
-        later: list[tuple[int, dict[str, Any]]] = []
-        for number, row in zip(ready.numbers, ready.rows, strict=True):
-            if row[key] in first:
-                later.append((number, row))
-            else:
-                first[row[key]] = (number, row)
-        stored = records.stored_hashes(self.connection, self.kind, first)
-        fresh = [row for number, row in first.values() if self.is_fresh(number, row, stored)]
+        keys = [row[key] for row in ready.rows]
+        hashes = [row[ROW_HASH] for row in ready.rows]
+        fresh = [ready.rows[i] for i in self.sort_out(ready.numbers, keys, hashes)]
         written = records.write(self.connection, self.kind, fresh)
         self.report.accepted += written
         self.report.duplicates += len(fresh) - written  # another writer got there first
-        for number, row in later:
-            self.settle(number, row, first[row[key]][1][ROW_HASH])
 
-    def is_fresh(self, number: int, row: dict[str, Any], stored: dict[str, str]) -> bool:
-        """True when ``row`` is to be written; otherwise it is counted here."""
-        previous = stored.get(row[self.kind.key])
-        if previous is None or (previous != row[ROW_HASH] and not self.kind.append_only):
-            return True
-        self.settle(number, row, previous)
-        return False
-
-    def settle(self, number: int, row: dict[str, Any], stored_hash: str) -> None:
+    def settle(self, number: int, key: str, digest: str, stored_hash: str) -> None:
         """Count a row not written: a duplicate of what is stored, or a conflicting id."""
-        key = self.kind.key
-        if stored_hash == row[ROW_HASH]:
+        if stored_hash == digest:
             self.report.duplicates += 1
         else:
-            reason = f"{key} {row[key]!r} is already stored with different values"
-            self.reject([RowError(number, key, reason)])
+            name = self.kind.key
+            reason = f"{name} {key!r} is already stored with different values"
+            self.reject([RowError(number, name, reason)])
 
     def hold(self, record: Record, match: Match) -> None:
         self.report.accepted += 1
@@ -360,8 +387,12 @@ def import_file(
         raise ImportRefused(str(err)) from None
     try:
         source = open_source(Path(path), rules.format, rules.delimiter, rules.encoding)
-        return Importer(store, target, rules, threshold=threshold, max_errors=max_errors).run(
-            source, progress
-        )
     except SourceError as err:
         raise ImportRefused(str(err)) from None
+    importer = Importer(store, target, rules, threshold=threshold, max_errors=max_errors)
+    try:
+        return importer.run(source, progress)
+    except SourceError as err:
+        raise ImportRefused(str(err)) from None
+    finally:
+        source.close()

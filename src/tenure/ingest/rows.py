@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection, select
 
 from tenure.identity import AccountDirectory, Match
 from tenure.ingest.mapping import Mapping
 from tenure.ingest.sources import RawRow
 from tenure.record import KINDS, Field, Kind, Record
+from tenure.record.columns import canonical_value
 from tenure.record.fields import is_blank, normalise_token
 from tenure.record.kinds import parse_into
 from tenure.store import records
@@ -113,13 +115,17 @@ def jsonable(value: Any) -> Any:
 
 
 def content_hash(record: Record) -> str:
-    """A stable 32-hex-digit digest of a record's content (independent of key order)."""
-    parts = [
-        f"{name}={json.dumps(value, sort_keys=True, default=str) if isinstance(value, dict | list) else value!r}"
+    """A stable 32-hex-digit digest of a record's content (independent of key order).
+
+    Made of the canonical text of every non-empty value, so the column-wise engine
+    (:func:`tenure.ingest.columnar.content_hashes`) computes the very same digest.
+    """
+    text = "\x1f".join(
+        f"{name}={canonical_value(value)}"
         for name, value in sorted(record.items())
         if value is not None
-    ]
-    return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=16).hexdigest()
+    )
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
 @dataclass
@@ -171,6 +177,7 @@ class AccountResolver:
     _accounts: set[str] | None = None
     _subscriptions: dict[str, Any] | None = None
     _directory: AccountDirectory | None = None
+    _account_array: pa.Array | None = None
 
     def accounts(self) -> set[str]:
         if self._accounts is None:
@@ -185,6 +192,20 @@ class AccountResolver:
             )
         found = self._subscriptions.get(subscription_id)
         return None if found is None else str(found)
+
+    def account_array(self) -> pa.Array:
+        """The known account ids as an Arrow array (for the column-wise engine)."""
+        if self._account_array is None:
+            self._account_array = pa.array(sorted(self.accounts()), pa.string())
+        return self._account_array
+
+    def subscription_column(self, subscription_ids: pa.Array) -> pa.Array:
+        """The account of each subscription id (null where unknown)."""
+        self.subscription_account("")
+        known = self._subscriptions or {}
+        keys = pa.array(list(known), pa.string())
+        owners = pa.array([str(v) for v in known.values()], pa.string())
+        return owners.take(pc.index_in(subscription_ids.cast(pa.string()), value_set=keys))
 
     def directory(self) -> AccountDirectory:
         if self._directory is None:

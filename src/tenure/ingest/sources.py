@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 RawRow = dict[str, Any]
@@ -39,6 +40,51 @@ class SourceError(ValueError):
 
 
 @dataclass
+class Batch:
+    """Up to BATCH_ROWS consecutive rows, readable as row dicts or as Arrow columns.
+
+    ``numbers`` are the 1-based numbers of the readable rows; ``broken`` the rows that could not
+    even be split into cells, with the reason.
+    """
+
+    columns: list[str]
+    numbers: list[int] = field(default_factory=list)
+    broken: list[tuple[int, str]] = field(default_factory=list)
+    cells: list[list[str]] | None = None
+    records: list[RawRow] | None = None
+    arrow: pa.RecordBatch | None = None
+
+    def __len__(self) -> int:
+        return len(self.numbers) + len(self.broken)
+
+    def rows(self) -> list[RawRow]:
+        """One dict per readable row (column name -> raw value)."""
+        if self.records is not None:
+            return self.records
+        if self.arrow is not None:
+            return list(self.arrow.to_pylist())
+        names = self.columns
+        return [dict(zip(names, cells, strict=False)) for cells in self.cells or []]
+
+    def column_arrays(self) -> dict[str, pa.Array]:
+        """One Arrow array per column (raises pa.ArrowInvalid on columns of mixed JSON types)."""
+        if self.arrow is not None:
+            return {name: self.arrow.column(name) for name in self.arrow.schema.names}
+        if self.cells is not None:
+            width = len(self.columns)
+            padded = (
+                row if len(row) == width else row + [""] * (width - len(row)) for row in self.cells
+            )
+            transposed = list(zip(*padded, strict=True)) or [()] * width
+            return {
+                name: pa.array(values, pa.string())
+                for name, values in zip(self.columns, transposed, strict=True)
+            }
+        rows = self.records or []
+        return {name: pa.array([row.get(name) for row in rows]) for name in self.columns}
+
+
+@dataclass
 class Source:
     """An open file: its columns, its rows in batches, and how far reading has got."""
 
@@ -49,11 +95,17 @@ class Source:
     encoding: str | None = None
     delimiter: str | None = None
     warnings: list[str] = field(default_factory=list)
-    _rows: Iterator[list[tuple[int, RawRow | str]]] | None = None
+    _rows: Iterator[Batch] | None = None
     _position: Any = None
+    _close: Any = None
 
-    def batches(self) -> Iterator[list[tuple[int, RawRow | str]]]:
-        """Batches of (row number, row); a row is a dict, or an error text for an unreadable line."""
+    def close(self) -> None:
+        """Release the file (also when it was refused before any row was read)."""
+        if self._close is not None:
+            self._close()
+
+    def batches(self) -> Iterator[Batch]:
+        """The file's rows, in batches."""
         assert self._rows is not None
         return self._rows
 
@@ -136,6 +188,7 @@ def _open_csv(path: Path, size: int, delimiter: str | None, encoding: str | None
     source = Source(path, "csv", columns, size, encoding, used, warnings)
     source._rows = _csv_batches(text, columns, used, path)
     source._position = raw.tell
+    source._close = text.close
     return source
 
 
@@ -164,24 +217,29 @@ def _header(line: str, delimiter: str, path: Path) -> list[str]:
 
 def _csv_batches(
     text: io.TextIOWrapper, columns: list[str], delimiter: str, path: Path
-) -> Iterator[list[tuple[int, RawRow | str]]]:
+) -> Iterator[Batch]:
     csv.field_size_limit(FIELD_LIMIT)
     if delimiter == "whitespace":
         cells_iter: Iterator[list[str]] = (line.split() for line in text)
     else:
         cells_iter = csv.reader(text, delimiter=delimiter)
     width = len(columns)
-    batch: list[tuple[int, RawRow | str]] = []
+    batch = Batch(columns, cells=[])
     number = 0
     try:
         for cells in cells_iter:
             if not cells or (len(cells) == 1 and not cells[0].strip()):
                 continue
             number += 1
-            batch.append((number, _cells_row(cells, columns, width)))
+            if len(cells) > width:
+                reason = f"has {len(cells)} cells but the header has {width} columns"
+                batch.broken.append((number, reason))
+            else:
+                batch.numbers.append(number)
+                batch.cells.append(cells)  # type: ignore[union-attr]
             if len(batch) >= BATCH_ROWS:
                 yield batch
-                batch = []
+                batch = Batch(columns, cells=[])
     except UnicodeDecodeError as err:
         raise SourceError(
             f"{path}: cannot decode the text after row {number} ({err.reason}); "
@@ -191,14 +249,8 @@ def _csv_batches(
         raise SourceError(f"{path}: row {number + 1} cannot be read as CSV ({err})") from None
     finally:
         text.close()
-    if batch:
+    if len(batch):
         yield batch
-
-
-def _cells_row(cells: list[str], columns: list[str], width: int) -> RawRow | str:
-    if len(cells) > width:
-        return f"has {len(cells)} cells but the header has {width} columns"
-    return dict(zip(columns, cells, strict=False))
 
 
 def _open_jsonl(path: Path, size: int, delimiter: str | None, encoding: str | None) -> Source:
@@ -207,15 +259,20 @@ def _open_jsonl(path: Path, size: int, delimiter: str | None, encoding: str | No
     raw.seek(0)
     warnings: list[str] = []
     if encoding is None:
-        encoding, warnings = _detect_encoding(sample, path)
+        try:
+            encoding, warnings = _detect_encoding(sample, path)
+        except SourceError:
+            raw.close()
+            raise
     columns = _jsonl_columns(sample.decode(encoding, errors="replace"))
     if not columns:
         raw.close()
         raise SourceError(f"{path}: no JSON object found in the first lines")
     text = io.TextIOWrapper(raw, encoding=encoding, errors="strict")
     source = Source(path, "jsonl", columns, size, encoding, None, warnings)
-    source._rows = _jsonl_batches(text, path)
+    source._rows = _jsonl_batches(text, path, columns)
     source._position = raw.tell
+    source._close = text.close
     return source
 
 
@@ -231,23 +288,28 @@ def _jsonl_columns(sample: str) -> list[str]:
     return list(columns)
 
 
-def _jsonl_batches(text: io.TextIOWrapper, path: Path) -> Iterator[list[tuple[int, RawRow | str]]]:
-    batch: list[tuple[int, RawRow | str]] = []
+def _jsonl_batches(text: io.TextIOWrapper, path: Path, columns: list[str]) -> Iterator[Batch]:
+    batch = Batch(columns, records=[])
     number = 0
     try:
         for line in text:
             if not line.strip():
                 continue
             number += 1
-            batch.append((number, _json_row(line)))
+            row = _json_row(line)
+            if isinstance(row, str):
+                batch.broken.append((number, row))
+            else:
+                batch.numbers.append(number)
+                batch.records.append(row)  # type: ignore[union-attr]
             if len(batch) >= BATCH_ROWS:
                 yield batch
-                batch = []
+                batch = Batch(columns, records=[])
     except UnicodeDecodeError as err:
         raise SourceError(f"{path}: cannot decode line {number + 1} ({err.reason})") from None
     finally:
         text.close()
-    if batch:
+    if len(batch):
         yield batch
 
 
@@ -270,17 +332,20 @@ def _open_parquet(path: Path, size: int, delimiter: str | None, encoding: str | 
         raise SourceError(f"{path}: not a readable Parquet file ({err})") from None
     columns = list(parquet.schema_arrow.names)
     source = Source(path, "parquet", columns, size)
-    source._rows = _parquet_batches(parquet, handle)
+    source._rows = _parquet_batches(parquet, handle, columns)
     source._position = handle.tell
+    source._close = handle.close
     return source
 
 
-def _parquet_batches(parquet: Any, handle: BinaryIO) -> Iterator[list[tuple[int, RawRow | str]]]:
+def _parquet_batches(parquet: Any, handle: BinaryIO, columns: list[str]) -> Iterator[Batch]:
     number = 0
     try:
         for record_batch in parquet.iter_batches(batch_size=BATCH_ROWS):
-            rows = record_batch.to_pylist()
-            yield [(number + i + 1, row) for i, row in enumerate(rows)]
-            number += len(rows)
+            size = record_batch.num_rows
+            yield Batch(
+                columns, numbers=list(range(number + 1, number + size + 1)), arrow=record_batch
+            )
+            number += size
     finally:
         handle.close()

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from tenure.record.fields import (
     DEFAULT_CONTEXT,
     FieldError,
@@ -133,6 +136,25 @@ class RecordError(ValueError):
         super().__init__(f"{field_name}: {reason}")
         self.field = field_name
         self.reason = reason
+
+
+@dataclass(frozen=True)
+class FillFrom:
+    """A rule: when ``target`` is empty, take ``source`` (an event named by its feature)."""
+
+    target: str
+    source: str
+
+    def __call__(self, record: Record) -> None:
+        if record.get(self.target) is None and record.get(self.source) is not None:
+            record[self.target] = record[self.source]
+
+    def on_columns(self, columns: dict[str, pa.Array]) -> None:
+        """The same rule over whole columns (the column-wise import engine)."""
+        if self.target in columns and self.source in columns:
+            columns[self.target] = pc.coalesce(columns[self.target], columns[self.source])
+        elif self.source in columns:
+            columns[self.target] = columns[self.source]
 
 
 def not_before(later: str, earlier: str) -> Derivation:

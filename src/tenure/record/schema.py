@@ -19,7 +19,15 @@ from tenure.record.fields import (
     TextList,
     Timestamp,
 )
-from tenure.record.kinds import Field, Kind, Record, RecordError, duration_pair, not_before
+from tenure.record.kinds import (
+    Field,
+    FillFrom,
+    Kind,
+    Record,
+    RecordError,
+    duration_pair,
+    not_before,
+)
 
 SCHEMA_VERSION = "1"
 
@@ -263,7 +271,7 @@ EVENTS = Kind(
     append_only=True,
     extra_field="properties",
     required_columns=(("account_id", "subscription_id", "user_email"), ("event", "feature")),
-    derive=(lambda r: r.setdefault("event", r.get("feature")),),
+    derive=(FillFrom("event", "feature"),),
     fields=(
         _id("event_id", "Event id (message id); derived from the row when absent."),
         _account(required=False),

@@ -62,3 +62,56 @@ def column_map(connection: Connection, kind: Kind, value: str) -> dict[str, Any]
     table = KIND_TABLES[kind.name]
     query = select(table.c[kind.key], table.c[value])
     return {key: found for key, found in connection.execute(query)}
+
+
+def insert_new(
+    connection: Connection, kind: Kind, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> int:
+    """Bulk-insert rows of an append-only kind given as DB-ready tuples; return how many went in.
+
+    Values are plain: text, numbers, booleans, dates and times as ISO text, JSON as text. Each
+    backend uses its fastest path: SQLite a prepared executemany, PostgreSQL COPY into a staging
+    table. Rows whose id is already stored are skipped (another writer may have raced us).
+    """
+    if not rows:
+        return 0
+    return _BULK[connection.dialect.name](connection, kind, columns, rows)
+
+
+def supports_bulk(connection: Connection) -> bool:
+    """Whether :func:`insert_new` has a fast path for this backend."""
+    return connection.dialect.name in _BULK
+
+
+def _bulk_sqlite(
+    connection: Connection, kind: Kind, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> int:
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    sql = f'INSERT INTO "{kind.name}" ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING'
+    result = connection.exec_driver_sql(sql, list(rows))
+    return int(result.rowcount)
+
+
+def _bulk_postgresql(
+    connection: Connection, kind: Kind, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> int:
+    names = ", ".join(f'"{c}"' for c in columns)
+    staging = f"_load_{kind.name}"
+    raw = connection.connection.driver_connection
+    with raw.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute(
+            f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" (LIKE "{kind.name}") ON COMMIT DROP'
+        )
+        cursor.execute(f'TRUNCATE "{staging}"')
+        with cursor.copy(f'COPY "{staging}" ({names}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f'INSERT INTO "{kind.name}" ({names}) SELECT {names} FROM "{staging}" '
+            "ON CONFLICT DO NOTHING"
+        )
+        return int(cursor.rowcount)
+
+
+_BULK = {"sqlite": _bulk_sqlite, "postgresql": _bulk_postgresql}

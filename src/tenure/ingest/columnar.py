@@ -1,0 +1,160 @@
+"""The column-wise import engine: a clean batch of an append-only kind, parsed with Arrow.
+
+It applies the same column plan, field types, rules, account resolution and content hash as the row
+path (:mod:`tenure.ingest.importer`), a whole column at a time. Anything it cannot take exactly
+(a bad value, an unknown account, a row to match by email, extra columns) raises
+:class:`NeedsRowPath` and the batch goes row by row instead, which names every problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tenure.ingest.rows import AccountResolver, ColumnPlan
+from tenure.ingest.sources import Batch
+from tenure.record import Kind
+from tenure.record.columns import (
+    ARROW_TYPES,
+    NeedsRowPath,
+    blank_mask,
+    canonical_column,
+    parse_column,
+)
+from tenure.record.fields import normalise_token
+
+
+@dataclass
+class ParsedBatch:
+    """A batch after the column-wise engine: values per table column, ready to write."""
+
+    keys: list[str]
+    hashes: list[str]
+    values: dict[str, list[Any]]
+
+    def rows(self, columns: list[str]) -> list[tuple[Any, ...]]:
+        return list(zip(*(self.values[c] for c in columns), strict=True))
+
+
+def can_take(plan: ColumnPlan) -> bool:
+    """Whether batches of this plan may try the column-wise engine at all."""
+    kind = plan.kind
+    return (
+        kind.append_only
+        and not plan.extras
+        and plan.mapping.identical_rows == "merge"
+        and all(hasattr(rule, "on_columns") for rule in kind.derive)
+    )
+
+
+def parse_batch(plan: ColumnPlan, batch: Batch, resolver: AccountResolver) -> ParsedBatch:
+    """Parse, check and identify a whole batch, or raise NeedsRowPath."""
+    if batch.broken:
+        raise NeedsRowPath("some rows could not be read")
+    try:
+        raw = batch.column_arrays()
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        raise NeedsRowPath(str(err)) from None
+    size = len(batch.numbers)
+    kind = plan.kind
+    columns = {
+        spec.name: parse_column(
+            spec.type, _prepared(raw, column, vocabulary, default, size), plan.mapping.context
+        )
+        for spec, column, vocabulary, default in plan.steps()
+    }
+    for rule in kind.derive:
+        rule.on_columns(columns)  # type: ignore[attr-defined]
+    _require(kind, columns)
+    _resolve_accounts(kind, columns, resolver)
+    return _identify(kind, columns, size)
+
+
+def _prepared(
+    raw: dict[str, pa.Array], column: str | None, vocabulary: Any, default: Any, size: int
+) -> pa.Array:
+    values = raw[column] if column is not None else pa.nulls(size, pa.string())
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if vocabulary is not None:
+        values = _translate(values, vocabulary)
+    if default is not None:
+        text = values.cast(pa.string()) if not pa.types.is_string(values.type) else values
+        values = pc.if_else(blank_mask(text), pa.scalar(str(default)), text)
+    return values
+
+
+def _translate(values: pa.Array, vocabulary: dict[str, Any]) -> pa.Array:
+    distinct = pc.unique(values)
+    mapped = [
+        None if v is None else vocabulary.get(normalise_token(v), v) for v in distinct.to_pylist()
+    ]
+    try:
+        table = pa.array(mapped)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        raise NeedsRowPath(str(err)) from None
+    return table.take(pc.index_in(values, value_set=distinct))
+
+
+def _require(kind: Kind, columns: dict[str, pa.Array]) -> None:
+    for spec in kind.fields:
+        if spec.required and spec.name != kind.key and columns.get(spec.name) is None:
+            raise NeedsRowPath(f"{spec.name} is missing")
+        if spec.required and spec.name != kind.key and columns[spec.name].null_count:
+            raise NeedsRowPath(f"{spec.name} is empty in some rows")
+
+
+def _resolve_accounts(kind: Kind, columns: dict[str, pa.Array], resolver: AccountResolver) -> None:
+    if not kind.has("account_id"):
+        return
+    accounts = columns.get("account_id")
+    if (accounts is None or accounts.null_count) and "subscription_id" in columns:
+        by_subscription = resolver.subscription_column(columns["subscription_id"])
+        accounts = by_subscription if accounts is None else pc.coalesce(accounts, by_subscription)
+        columns["account_id"] = accounts
+    if accounts is None or accounts.null_count:
+        raise NeedsRowPath("some rows name no account")
+    if not pc.all(pc.is_in(accounts, value_set=resolver.account_array())).as_py():
+        raise NeedsRowPath("some rows name an unknown account")
+
+
+def _identify(kind: Kind, columns: dict[str, pa.Array], size: int) -> ParsedBatch:
+    key = columns.get(kind.key)
+    derived = key is None or key.null_count == size
+    if not derived and key is not None and key.null_count:
+        raise NeedsRowPath("some rows have an id and some do not")
+    hashed = {n: c for n, c in columns.items() if not (derived and n == kind.key)}
+    hashes = content_hashes(kind, hashed, size)
+    keys = [f"{kind.name[:2]}_{h[:24]}" for h in hashes] if derived else key.to_pylist()  # type: ignore[union-attr]
+    values = {name: _stored(kind, name, column) for name, column in columns.items()}
+    values[kind.key] = keys
+    return ParsedBatch(keys, hashes, values)
+
+
+def content_hashes(kind: Kind, columns: dict[str, pa.Array], size: int) -> list[str]:
+    """Per row, the same digest as :func:`tenure.ingest.rows.content_hash` of its record."""
+    parts = [
+        pc.binary_join_element_wise(
+            pa.scalar(f"{name}="), canonical_column(kind.field(name).type.storage, column), ""
+        )
+        for name, column in sorted(columns.items())
+    ]
+    if not parts:
+        joined = [""] * size
+    else:
+        joined = pc.binary_join_element_wise(*parts, "\x1f", null_handling="skip").to_pylist()
+    return [hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest() for text in joined]
+
+
+def _stored(kind: Kind, name: str, column: pa.Array) -> list[Any]:
+    """Python values as the store writes them (dates and times as ISO text)."""
+    storage = kind.field(name).type.storage
+    if storage in ("date", "timestamp"):
+        return list(column.cast(pa.string()).to_pylist())
+    if column.type != ARROW_TYPES[storage]:
+        column = column.cast(ARROW_TYPES[storage])
+    return list(column.to_pylist())
