@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,8 +84,9 @@ class Cli:
         self.runner = CliRunner()
 
     def run(self, *args: str, code: int | None = 0) -> Any:
-        result = self.runner.invoke(app, [str(a) for a in args],
-                                    env={"TENURE_DATABASE_URL": self.url, "COLUMNS": "200"})
+        result = self.runner.invoke(
+            app, [str(a) for a in args], env={"TENURE_DATABASE_URL": self.url, "COLUMNS": "200"}
+        )
         if code is not None:
             assert result.exit_code == code, (result.output, result.exception)
         assert "Traceback" not in result.output
@@ -114,5 +114,3 @@ def require_shared_data() -> Path:
     """The public data sets beside the clone (CI has them; a missing folder is an error)."""
     assert SHARED_DATA.is_dir(), f"expected the shared data at {SHARED_DATA}"
     return SHARED_DATA
-
-

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import gzip
 import json
+import sqlite3
 import warnings
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -88,8 +89,6 @@ def refused(cli: Cli, args: Sequence[str]) -> str:
     message: str = data["error"]
     assert message.startswith("refused, nothing imported")
     return message
-
-
 
 
 # --- whole-file problems --------------------------------------------------------------------
@@ -552,3 +551,47 @@ def test_binary_file_named_jsonl_is_closed(sqlite_store: Store, tmp_path: Path) 
     path = tmp_path / "accounts.jsonl"
     path.write_bytes(gzip.compress(b'{"account_id": "A1"}\n', mtime=0))
     assert _refusal_leaks(sqlite_store, "accounts", path) == []
+
+
+def test_jsonl_keys_first_seen_late_are_kept(sqlite_cli: Cli, tmp_path: Path) -> None:
+    sqlite_cli.json("import", "accounts", write(tmp_path, "a.csv", "account_id,name\nA1,Acme\n"))
+    lines = [
+        json.dumps(
+            {
+                "account_id": "A1",
+                "event": "login",
+                "timestamp": f"2024-03-01T10:{i % 60:02d}:00Z",
+                "user_id": f"u{i}",
+            }
+        )
+        for i in range(3000)
+    ]
+    lines.append(
+        json.dumps(
+            {
+                "account_id": "A1",
+                "event": "login",
+                "timestamp": "2024-03-02T10:00:00Z",
+                "user_id": "late",
+                "plan": "gold",
+            }
+        )
+    )
+    path = write(tmp_path, "events.jsonl", "\n".join(lines) + "\n")
+    report = sqlite_cli.json("import", "events", path)
+    assert report["accepted"] == 3001
+    with sqlite3.connect(sqlite_cli.url.removeprefix("sqlite:///")) as db:
+        stored = db.execute("select properties from events where user_id = 'late'").fetchone()[0]
+    assert json.loads(stored) == {"plan": "gold"}
+
+
+def test_negative_money_with_a_currency_mark(sqlite_cli: Cli, tmp_path: Path) -> None:
+    sqlite_cli.json("import", "accounts", write(tmp_path, "a.csv", "account_id,name\nA1,Acme\n"))
+    invoices = "invoice_id,account_id,amount,issued_at\nI1,A1,-$1,234.50,2024-03-01\nI2,A1,--5,2024-03-01\n"
+    report = sqlite_cli.json(
+        "import",
+        "invoices",
+        write(tmp_path, "i.csv", invoices.replace("-$1,234.50", '"-$1,234.50"')),
+    )
+    assert (report["accepted"], report["rejected"]) == (1, 1)
+    assert report["errors"][0]["field"] == "amount"

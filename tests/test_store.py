@@ -36,17 +36,36 @@ def test_several_processes_import_into_one_sqlite_file(tmp_path: Path) -> None:
     accounts = tmp_path / "accounts.csv"
     accounts.write_text("account_id,name\n" + "".join(f"A{i},Co {i}\n" for i in range(50)))
     Store(url).upgrade()
-    subprocess.run([sys.executable, "-m", "tenure", "import", "accounts", str(accounts),
-                    "--db", url, "--json"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tenure",
+            "import",
+            "accounts",
+            str(accounts),
+            "--db",
+            url,
+            "--json",
+        ],
+        check=True,
+        capture_output=True,
+    )
     files = []
     for n in range(4):
         path = tmp_path / f"events{n}.csv"
-        rows = "".join(f"A{i % 50},u{i},login,2024-03-01T10:{i % 60:02d}:{n:02d}Z\n" for i in range(2000))
+        rows = "".join(
+            f"A{i % 50},u{i},login,2024-03-01T10:{i % 60:02d}:{n:02d}Z\n" for i in range(2000)
+        )
         path.write_text("account_id,user_id,event,timestamp\n" + rows)
         files.append(path)
     workers = [
-        subprocess.Popen([sys.executable, "-m", "tenure", "import", "events", str(p), "--db", url,
-                          "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "tenure", "import", "events", str(p), "--db", url, "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for p in files
     ]
     outputs = [w.communicate(timeout=120) for w in workers]

@@ -55,6 +55,8 @@ def parse_batch(plan: ColumnPlan, batch: Batch, resolver: AccountResolver) -> Pa
     """Parse, check and identify a whole batch, or raise NeedsRowPath."""
     if batch.broken:
         raise NeedsRowPath("some rows could not be read")
+    if not set(batch.columns) <= plan.consumed:
+        raise NeedsRowPath("some rows carry columns the record does not name")
     try:
         raw = batch.column_arrays()
     except (pa.ArrowInvalid, pa.ArrowTypeError) as err:

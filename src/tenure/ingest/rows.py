@@ -97,8 +97,18 @@ class ColumnPlan:
         return parse
 
     def extra_values(self, row: RawRow) -> dict[str, Any] | None:
-        found = {c: jsonable(row[c]) for c in self.extras if not is_blank(row.get(c))}
+        """The row's values in columns the record does not name (kept, never dropped).
+
+        Taken from the row itself, so a JSON Lines key first seen deep in the file is kept too.
+        """
+        skip = self.consumed
+        found = {c: jsonable(v) for c, v in row.items() if c not in skip and not is_blank(v)}
         return found or None
+
+    @property
+    def consumed(self) -> frozenset[str]:
+        """Columns that feed a field or are ignored by the mapping."""
+        return frozenset(self.sources.values()) | self.mapping.ignore
 
 
 def jsonable(value: Any) -> Any:

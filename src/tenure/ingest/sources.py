@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 RawRow = dict[str, Any]
-BATCH_ROWS = 5_000
+BATCH_ROWS = 10_000
 SAMPLE_BYTES = 64 * 1024
 FIELD_LIMIT = 64 * 1024 * 1024
 _SUFFIXES = {
@@ -56,6 +56,11 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.numbers) + len(self.broken)
+
+    def note_keys(self, row: RawRow) -> None:
+        """Add keys first seen in this row to the batch's columns (JSON Lines rows vary)."""
+        if len(row) > len(self.columns) or not row.keys() <= set(self.columns):
+            self.columns = self.columns + [k for k in row if k not in self.columns]
 
     def rows(self) -> list[RawRow]:
         """One dict per readable row (column name -> raw value)."""
@@ -237,7 +242,7 @@ def _csv_batches(
             else:
                 batch.numbers.append(number)
                 batch.cells.append(cells)  # type: ignore[union-attr]
-            if len(batch) >= BATCH_ROWS:
+            if number % BATCH_ROWS == 0:
                 yield batch
                 batch = Batch(columns, cells=[])
     except UnicodeDecodeError as err:
@@ -289,7 +294,7 @@ def _jsonl_columns(sample: str) -> list[str]:
 
 
 def _jsonl_batches(text: io.TextIOWrapper, path: Path, columns: list[str]) -> Iterator[Batch]:
-    batch = Batch(columns, records=[])
+    batch = Batch(list(columns), records=[])
     number = 0
     try:
         for line in text:
@@ -302,9 +307,10 @@ def _jsonl_batches(text: io.TextIOWrapper, path: Path, columns: list[str]) -> It
             else:
                 batch.numbers.append(number)
                 batch.records.append(row)  # type: ignore[union-attr]
-            if len(batch) >= BATCH_ROWS:
+                batch.note_keys(row)
+            if number % BATCH_ROWS == 0:
                 yield batch
-                batch = Batch(columns, records=[])
+                batch = Batch(list(columns), records=[])
     except UnicodeDecodeError as err:
         raise SourceError(f"{path}: cannot decode line {number + 1} ({err.reason})") from None
     finally:

@@ -126,7 +126,8 @@ def _number(raw: Any, ctx: ParseContext, allow_symbols: bool) -> float:
     else:
         text = str(raw).strip()
         if allow_symbols:
-            text = text.strip(_CURRENCY_MARKS)
+            sign = text[0] if text[:1] in ("-", "+") else ""
+            text = sign + text[len(sign) :].strip(_CURRENCY_MARKS)
             if text.startswith("(") and text.endswith(")"):
                 text = "-" + text[1:-1]
         if ctx.decimal_comma:

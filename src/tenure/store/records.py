@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -46,15 +47,18 @@ def write(connection: Connection, kind: Kind, rows: Sequence[dict[str, Any]]) ->
 
 
 def stored_hashes(connection: Connection, kind: Kind, keys: Iterable[str]) -> dict[str, str]:
-    """Key -> content hash of the stored records among ``keys``."""
-    table = KIND_TABLES[kind.name]
-    column = table.c[kind.key]
-    wanted = list(set(keys))
-    found: dict[str, str] = {}
-    for start in range(0, len(wanted), 900):
-        query = select(column, table.c[ROW_HASH]).where(column.in_(wanted[start : start + 900]))
-        found.update((k, v) for k, v in connection.execute(query))
-    return found
+    """Key -> content hash of the stored records among ``keys`` (one round trip)."""
+    wanted = list(keys)
+    if not wanted:
+        return {}
+    select_hashes = f'SELECT "{kind.key}", {ROW_HASH} FROM "{kind.name}" WHERE "{kind.key}"'
+    if connection.dialect.name == "postgresql":
+        result = connection.exec_driver_sql(f"{select_hashes} = ANY(%(keys)s)", {"keys": wanted})
+    else:
+        result = connection.exec_driver_sql(
+            f"{select_hashes} IN (SELECT value FROM json_each(?))", (json.dumps(wanted),)
+        )
+    return {key: digest for key, digest in result}
 
 
 def column_map(connection: Connection, kind: Kind, value: str) -> dict[str, Any]:
