@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, insert, update
 
@@ -33,6 +33,7 @@ from tenure.store import Store, records
 from tenure.store.tables import IMPORT_ID, KIND_TABLES, ROW_HASH, imports, match_reviews, rejections
 
 Progress = Callable[[int, int], None]
+Engine = Literal["auto", "rows"]
 
 
 class ImportRefused(ValueError):
@@ -91,7 +92,9 @@ class Importer:
         *,
         threshold: float = 0.9,
         max_errors: int = 1000,
+        engine: Engine = "auto",
     ) -> None:
+        self.engine = engine
         self.store = store
         self.kind = kind
         self.mapping = mapping
@@ -169,7 +172,9 @@ class _ImportState:
         self.report = report
         self.identity = RowIdentity(self.kind, importer.mapping.identical_rows == "keep")
         self.resolver = AccountResolver(connection, importer.threshold)
-        self.columnar = can_take(plan) and records.supports_bulk(connection)
+        self.columnar = (
+            importer.engine == "auto" and can_take(plan) and records.supports_bulk(connection)
+        )
         self.parse = plan.parser()
         self.pending_errors: list[RowError] = []
 
@@ -372,9 +377,12 @@ def import_file(
     threshold: float = 0.9,
     progress: Progress | None = None,
     max_errors: int = 1000,
+    engine: Engine = "auto",
 ) -> ImportReport:
     """Import ``path`` as ``kind`` (optionally through a mapping file) and report on every row.
 
+    ``engine="rows"`` takes every row through the row-by-row engine, the reference the faster
+    column-wise engine is tested against; ``"auto"`` uses the column-wise engine where it can.
     Raises :class:`ImportRefused` when the file as a whole cannot be imported; then nothing is written.
     """
     try:
@@ -389,7 +397,9 @@ def import_file(
         source = open_source(Path(path), rules.format, rules.delimiter, rules.encoding)
     except SourceError as err:
         raise ImportRefused(str(err)) from None
-    importer = Importer(store, target, rules, threshold=threshold, max_errors=max_errors)
+    importer = Importer(
+        store, target, rules, threshold=threshold, max_errors=max_errors, engine=engine
+    )
     try:
         return importer.run(source, progress)
     except SourceError as err:

@@ -30,7 +30,6 @@ from tenure.record.fields import (
     FieldType,
     Identifier,
     Integer,
-    JsonObject,
     Number,
     ParseContext,
     Storage,
@@ -63,7 +62,8 @@ def blank_mask(column: pa.Array) -> pa.Array:
     """True where a cell means 'no value' (as :func:`tenure.record.fields.is_blank`)."""
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         lowered = pc.utf8_lower(pc.utf8_trim_whitespace(column))
-        return pc.fill_null(pc.is_in(lowered, value_set=pa.array(sorted(_EMPTY))), True)
+        spelled_empty = pc.is_in(lowered, value_set=pa.array(sorted(_EMPTY)))
+        return pc.or_kleene(pc.is_null(column), spelled_empty)
     if pa.types.is_floating(column.type):
         return pc.fill_null(pc.is_nan(column), True)
     return pc.is_null(column)
@@ -176,9 +176,7 @@ def _by_distinct_values(kind: FieldType, column: pa.Array, ctx: ParseContext) ->
 
 
 def _arrow_value(kind: FieldType, value: Any) -> Any:
-    if isinstance(kind, JsonObject):
-        return canonical_json(value)
-    return value
+    return canonical_json(value) if kind.storage == "json" else value
 
 
 def canonical_json(value: Any) -> str:
