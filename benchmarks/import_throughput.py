@@ -10,6 +10,7 @@ written to benchmarks/RESULTS.md with the date and the machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -32,12 +33,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from postgres_server import throwaway_postgres  # noqa: E402
-
 from tenure.ingest import import_file  # noqa: E402
 from tenure.store import Store  # noqa: E402
 
-COLUMNS = ["event_id", "account_id", "user_id", "event", "feature", "timestamp", "count",
-           "properties"]
+COLUMNS = [
+    "event_id",
+    "account_id",
+    "user_id",
+    "event",
+    "feature",
+    "timestamp",
+    "count",
+    "properties",
+]
 REFERENCE_TABLE = (
     "CREATE TABLE events_ref (event_id TEXT PRIMARY KEY, account_id TEXT, user_id TEXT, "
     "event TEXT, feature TEXT, timestamp TEXT, count BIGINT, properties TEXT)"
@@ -59,8 +67,9 @@ def make_files(folder: Path, rows: int, accounts: int = 1000) -> tuple[Path, Pat
         "user_id": [f"u-{(i * 104729) % (accounts * 20):06d}" for i in range(rows)],
         "event": [f"{FEATURES[i % 8]}_used" for i in range(rows)],
         "feature": [FEATURES[i % 8] for i in range(rows)],
-        "timestamp": [(start + timedelta(seconds=17 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")
-                      for i in range(rows)],
+        "timestamp": [
+            (start + timedelta(seconds=17 * i)).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(rows)
+        ],
         "count": [1 + i % 5 for i in range(rows)],
         "properties": [json.dumps({"platform": "web" if i % 3 else "ios"}) for i in range(rows)],
     }
@@ -84,8 +93,9 @@ def sqlite_reference(folder: Path, events_csv: Path) -> float:
     database = folder / "reference.db"
     database.unlink(missing_ok=True)
     script = f"{REFERENCE_TABLE};\n.mode csv\n.import --skip 1 {events_csv} events_ref\n"
-    return timed(lambda: subprocess.run(["sqlite3", str(database)], input=script, text=True,
-                                        check=True))
+    return timed(
+        lambda: subprocess.run(["sqlite3", str(database)], input=script, text=True, check=True)
+    )
 
 
 def postgres_reference(url: str, events_csv: Path) -> float:
@@ -95,9 +105,11 @@ def postgres_reference(url: str, events_csv: Path) -> float:
         with psycopg.connect(dsn, autocommit=True) as connection:
             connection.execute("DROP TABLE IF EXISTS events_ref")
             connection.execute(REFERENCE_TABLE)
-            with connection.cursor() as cursor, cursor.copy(
-                "COPY events_ref FROM STDIN WITH (FORMAT csv, HEADER true)"
-            ) as copy, events_csv.open("rb") as handle:
+            with (
+                connection.cursor() as cursor,
+                cursor.copy("COPY events_ref FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+                events_csv.open("rb") as handle,
+            ):
                 while chunk := handle.read(1 << 20):
                     copy.write(chunk)
 
@@ -147,13 +159,18 @@ def measure(rows: int, repeat: int) -> list[dict[str, object]]:
                         url = fresh_postgres_db(pg, f"bench_{attempt}")
                     times.append(tenure_import(url, accounts_csv, source))
                 seconds = best(times)
-                results.append({
-                    "backend": backend, "source": source.suffix.lstrip("."), "rows": rows,
-                    "tenure_seconds": round(seconds, 3), "tenure_rows_per_s": round(rows / seconds),
-                    "reference_seconds": round(reference, 3),
-                    "reference_rows_per_s": round(rows / reference),
-                    "ratio": round(seconds / reference, 2),
-                })
+                results.append(
+                    {
+                        "backend": backend,
+                        "source": source.suffix.lstrip("."),
+                        "rows": rows,
+                        "tenure_seconds": round(seconds, 3),
+                        "tenure_rows_per_s": round(rows / seconds),
+                        "reference_seconds": round(reference, 3),
+                        "reference_rows_per_s": round(rows / reference),
+                        "ratio": round(seconds / reference, 2),
+                    }
+                )
                 print(json.dumps(results[-1]), flush=True)
     return results
 
@@ -161,13 +178,13 @@ def measure(rows: int, repeat: int) -> list[dict[str, object]]:
 def machine() -> str:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                   .splitlines() if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores, "
-            f"{memory:.0f} GiB, Python {platform.python_version()}")
+    with contextlib.suppress(OSError, StopIteration):
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    return (
+        f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores, "
+        f"{memory:.0f} GiB, Python {platform.python_version()}"
+    )
 
 
 def write_results(results: list[dict[str, object]], path: Path) -> None:
