@@ -595,3 +595,65 @@ def test_negative_money_with_a_currency_mark(sqlite_cli: Cli, tmp_path: Path) ->
     )
     assert (report["accepted"], report["rejected"]) == (1, 1)
     assert report["errors"][0]["field"] == "amount"
+
+
+def test_whole_numbers_beyond_64_bits_are_rejected_not_rounded(cli: Cli, tmp_path: Path) -> None:
+    cli.json("import", "accounts", write(tmp_path, "a.csv", "account_id,name\nA1,Acme\n"))
+    events = (
+        "account_id,event,timestamp,count\n"
+        "A1,login,2024-03-01T10:00:00Z,99999999999999999999\n"
+        "A1,login,2024-03-01T11:00:00Z,9007199254740993\n"
+    )
+    report = cli.json("import", "events", write(tmp_path, "e.csv", events))
+    assert (report["accepted"], report["rejected"]) == (1, 1)
+    assert report["errors"][0]["field"] == "count" and "too large" in report["errors"][0]["reason"]
+    store = Store(cli.url)
+    with store.engine.connect() as connection:
+        counts = connection.execute(select(KIND_TABLES["events"].c.count)).scalars().all()
+    store.close()
+    assert counts == [9007199254740993]  # exact, not rounded through a float
+
+
+def test_nul_characters_are_rejected_on_every_backend(cli: Cli, tmp_path: Path) -> None:
+    cli.json("import", "accounts", write(tmp_path, "a.csv", "account_id,name\nA1,Acme\n"))
+    lines = [
+        {"account_id": "A1", "event": "a\u0000b", "timestamp": "2024-03-01T10:00:00Z"},
+        {"account_id": "A1", "event": "ok", "timestamp": "2024-03-01T10:00:00Z"},
+    ]
+    path = write(tmp_path, "e.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
+    report = cli.json("import", "events", path)
+    assert (report["accepted"], report["rejected"]) == (1, 1)
+    assert "NUL" in report["errors"][0]["reason"]
+
+
+def test_parquet_categories_and_nested_properties(sqlite_cli: Cli, tmp_path: Path) -> None:
+    sqlite_cli.json("import", "accounts", write(tmp_path, "a.csv", "account_id,name\nA1,Acme\n"))
+    table = pa.table(
+        {
+            "account_id": pa.array(["A1", "A1"]).dictionary_encode(),
+            "event": pa.array(["login", "export"]).dictionary_encode(),
+            "timestamp": pa.array([datetime(2024, 3, 1, 10), datetime(2024, 3, 1, 11)]),
+            "properties": pa.array([{"plan": "pro"}, {"plan": "free"}]),
+        }
+    )
+    path = tmp_path / "e.parquet"
+    pq.write_table(table, path)
+    report = sqlite_cli.json("import", "events", path)
+    assert (report["accepted"], report["rejected"]) == (2, 0)
+
+
+def test_parquet_naming_a_column_twice_is_refused(sqlite_cli: Cli, tmp_path: Path) -> None:
+    table = pa.Table.from_arrays(
+        [pa.array(["A1"]), pa.array(["A2"])], names=["account_id", "account_id"]
+    )
+    path = tmp_path / "a.parquet"
+    pq.write_table(table, path)
+    data = sqlite_cli.json("import", "accounts", path, code=1)
+    assert "twice" in data["error"]
+
+
+def test_a_mapping_value_must_be_a_single_value(sqlite_cli: Cli, tmp_path: Path) -> None:
+    mapping = write(tmp_path, "m.yaml", "kind: events\nvalues:\n  count:\n    many: [1, 2]\n")
+    events = write(tmp_path, "e.csv", "account_id,event,timestamp,count\nA1,x,2024-03-01,many\n")
+    data = sqlite_cli.json("import", "events", events, "--mapping", mapping, code=1)
+    assert "m.yaml:4" in data["error"] and "single value" in data["error"]

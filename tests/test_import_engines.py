@@ -24,7 +24,10 @@ stamps = st.datetimes(
     min_value=datetime(2001, 1, 1),
     max_value=datetime(2035, 12, 31),
 )
+any_stamp = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30))
 timestamp_text = st.one_of(
+    any_stamp.map(lambda d: d.isoformat() + "Z"),
+    any_stamp.map(lambda d: d.date().isoformat()),
     stamps.map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ")),
     stamps.map(lambda d: d.strftime("%Y-%m-%d %H:%M:%S")),
     stamps.map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.%f+02:00")),
@@ -59,7 +62,13 @@ touchpoint_rows = st.lists(
             "direction": st.sampled_from(["", "inbound", "outbound"]),
             "occurred_at": timestamp_text,
             "contact_ids": st.lists(st.sampled_from(["c1", "c2", "c3"]), max_size=3).map(";".join),
-            "summary": st.one_of(st.just(""), st.text(max_size=30)),
+            "summary": st.one_of(
+                st.just(""),
+                st.text(
+                    st.characters(exclude_characters="\x00", exclude_categories=("Cs",)),
+                    max_size=30,
+                ),
+            ),
         }
     ),
     min_size=1,
@@ -70,7 +79,7 @@ payment_rows = st.lists(
         {
             "payment_id": st.uuids().map(str),
             "account_id": st.sampled_from(ACCOUNTS),
-            "amount": st.decimals(min_value=-(10**6), max_value=10**6, places=2).map(str),
+            "amount": st.decimals(min_value=-(10**6), max_value=10**6, places=3).map(str),
             "attempted_at": timestamp_text,
             "status": st.sampled_from(["paid", "failed", "succeeded"]),
         }
@@ -97,6 +106,8 @@ def stored(
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
+    elif suffix == ".jsonl":
+        path.write_text("".join(json.dumps(as_json(row)) + "\n" for row in rows), "utf-8")
     else:
         pq.write_table(pa.Table.from_pylist(rows), path)
     report = import_file(store, kind, path, engine=engine)  # type: ignore[arg-type]
@@ -108,8 +119,23 @@ def stored(
     return [tuple(row) for row in found] + [(report.accepted, report.rejected, report.duplicates)]
 
 
+def as_json(row: dict[str, str]) -> dict[str, Any]:
+    """A row as a JSON Lines export has it: nested objects, numbers as numbers, no empty keys."""
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        if value == "":
+            continue
+        if name == "properties":
+            out[name] = json.loads(value)
+        elif name == "count":
+            out[name] = int(value)
+        else:
+            out[name] = value
+    return out
+
+
 def same_by_both_engines(kind: str, rows: list[dict[str, str]]) -> None:
-    for suffix in (".csv", ".parquet"):
+    for suffix in (".csv", ".parquet", ".jsonl"):
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(scratch)
             assert stored(folder, kind, rows, "auto", suffix) == stored(

@@ -6,11 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from conftest import Cli
-from tenure.store import Store, metadata
+from tenure.record import KINDS
+from tenure.store import Store, metadata, records
 
 
 def test_migrations_produce_exactly_the_declared_tables(store: Store) -> None:
@@ -71,3 +73,22 @@ def test_several_processes_import_into_one_sqlite_file(tmp_path: Path) -> None:
     outputs = [w.communicate(timeout=120) for w in workers]
     assert all(w.returncode == 0 for w in workers), outputs
     assert Store(url).counts()["events"] == 4 * 2000
+
+
+def test_bulk_insert_skips_ids_another_writer_stored(store: Store) -> None:
+    """The fast path falls back cleanly when an id is already there (a racing writer)."""
+    accounts = [{"account_id": "A1", "_row_hash": "x"}]
+    columns = ["event_id", "account_id", "event", "timestamp", "count", "_row_hash"]
+    rows = [(f"e{i}", "A1", "login", "2024-03-01 10:00:00.000000", 1, f"h{i}") for i in range(5)]
+    late = ("e9", "A1", "login", "2024-03-01 11:00:00.000000", 1, "h9")
+
+    def table(values: list[tuple[object, ...]]) -> pa.Table:
+        return pa.table(
+            dict(zip(columns, (list(c) for c in zip(*values, strict=True)), strict=True))
+        )
+
+    with store.transaction() as connection:
+        records.write(connection, KINDS["accounts"], accounts)
+        assert records.insert_new(connection, KINDS["events"], table(rows)) == 5
+        assert records.insert_new(connection, KINDS["events"], table([*rows, late])) == 1
+    assert store.counts()["events"] == 6

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -228,7 +229,10 @@ def matches_list(
     if ctx.invoked_subcommand is not None:
         return
     with opened(db, as_json) as tenure:
-        found = review.list_reviews(tenure.store, None if status == "all" else status)
+        try:
+            found = review.list_reviews(tenure.store, None if status == "all" else status)
+        except review.ReviewError as err:
+            raise fail(str(err), as_json) from None
     if as_json:
         emit_json({"matches": [r.as_dict() for r in found], "count": len(found)})
         return
@@ -292,9 +296,9 @@ def render_review(done: review.Review, as_json: bool) -> None:
 
 @app.command("demo")
 def demo_command(
-    accounts: Annotated[int, typer.Option(help="How many accounts to generate.")] = 500,
+    accounts: Annotated[int, typer.Option(min=1, help="How many accounts to generate.")] = 500,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same portfolio).")] = 7,
-    months: Annotated[int, typer.Option(help="Months of history.")] = 24,
+    months: Annotated[int, typer.Option(min=1, max=240, help="Months of history.")] = 24,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the generated files.")] = Path(
         "demo-data"
     ),
@@ -376,5 +380,20 @@ def step_progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | N
 
 
 def main() -> None:
-    """Entry point of the ``tenure`` script."""
-    app()
+    """Entry point of the ``tenure`` script.
+
+    A failure that is not the input's fault (a bug) still ends in one line, not a stack trace;
+    TENURE_TRACEBACK=1 shows the trace for a bug report.
+    """
+    try:
+        app()  # usage errors and exits are handled by Typer and end in SystemExit
+    except Exception as err:
+        if os.environ.get("TENURE_TRACEBACK") == "1":
+            raise
+        console.print(
+            f"[bold red]Internal error:[/] {err.__class__.__name__}: {err}. This is a "
+            "bug in Tenure; run again with TENURE_TRACEBACK=1 and report what it shows.",
+            markup=True,
+            highlight=False,
+        )
+        sys.exit(70)

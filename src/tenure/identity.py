@@ -69,15 +69,15 @@ FREE_MAIL = frozenset(
 )
 
 _LEGAL_SUFFIX = re.compile(
-    r"\b(inc|incorporated|llc|l\.l\.c|ltd|limited|gmbh|ag|sa|sas|bv|nv|plc|corp|corporation|co|"
-    r"company|pty|oy|ab|as|kk|srl|spa)\b\.?",
+    r"((^|[\s,]+)(inc|incorporated|llc|l\.l\.c|ltd|limited|gmbh|ag|sa|sas|bv|nv|plc|corp|"
+    r"corporation|co|company|pty|oy|ab|as|kk|srl|spa)\.?)+$",
     re.IGNORECASE,
 )
 
 
 def normalise_company(name: str) -> str:
     """``"ACME Robotics, Inc."`` -> ``"acme robotics"``: what fuzzy matching compares."""
-    text = _LEGAL_SUFFIX.sub(" ", name.lower())
+    text = _LEGAL_SUFFIX.sub("", name.strip().lower())
     return re.sub(r"[^\w]+", " ", text).strip()
 
 
@@ -113,7 +113,7 @@ class AccountDirectory:
 
     def add(self, account_id: str, name: str | None, domains: Iterable[str] | None) -> None:
         for domain in domains or ():
-            domain = domain.lower().removeprefix("www.").strip()
+            domain = domain.strip().lower().removeprefix("www.")
             if domain and domain not in FREE_MAIL:
                 self.by_domain.setdefault(domain, set()).add(account_id)
         if name:
@@ -151,7 +151,7 @@ class AccountDirectory:
         wanted = normalise_company(company)
         if not wanted or not self.names:
             return Match(None, 0.0, "name")
-        found = process.extract(wanted, self.names, scorer=fuzz.WRatio, limit=3)
+        found = process.extract(wanted, self.names, scorer=fuzz.token_sort_ratio, limit=3)
         candidates = tuple((key, round(score / 100.0, 3)) for _, score, key in found)
         best_id, best = candidates[0]
         if best >= self.threshold:

@@ -242,14 +242,19 @@ def zero_amount_invoices(ctx: CheckContext) -> Finding | None:
     )
 
 
+# What must not lie in the future: what happened, not what is planned (a milestone's plan may).
+OBSERVED_FIELD = {"milestones": "achieved_date"}
+
+
 @check
 def future_dates(ctx: CheckContext) -> list[Finding]:
     found = []
     for kind in KINDS.values():
         table = KIND_TABLES[kind.name]
-        column = table.c[kind.time_field]
+        field = OBSERVED_FIELD.get(kind.name, kind.time_field)
+        column = table.c[field]
         limit: date | datetime = ctx.today
-        if kind.field(kind.time_field).type.storage == "timestamp":
+        if kind.field(field).type.storage == "timestamp":
             limit = datetime(ctx.today.year, ctx.today.month, ctx.today.day, 23, 59, 59)
         query = select(table.c[kind.key]).where(column > limit)
         found.append(
@@ -257,7 +262,7 @@ def future_dates(ctx: CheckContext) -> list[Finding]:
                 kind.name,
                 "future_dates",
                 query,
-                "{count:,} records are dated after today (" + kind.time_field + ")",
+                "{count:,} records are dated after today (" + field + ")",
             )
         )
     return [f for f in found if f is not None]
@@ -317,7 +322,7 @@ def duplicate_keys(ctx: CheckContext) -> list[Finding]:
             int(count),
             f"{int(count):,} rows reused an id already taken by a different record "
             "(rejected on import; see the import report)",
-            [str(example)],
+            _quoted(str(example)),
         )
         for kind, count, example in ctx.connection.execute(query)
     ]

@@ -27,6 +27,12 @@ SETTINGS: tuple[Setting, ...] = (
         "current directory; use postgresql+psycopg://user:pass@host/db for a team server.",
     ),
     Setting(
+        "TENURE_TRACEBACK",
+        "0",
+        "Set to 1 to see the full stack trace of an internal error (a bug) instead of one line, "
+        "for a bug report. Errors in your input are always one clear line.",
+    ),
+    Setting(
         "TENURE_MATCH_THRESHOLD",
         "0.9",
         "Lowest confidence (0 to 1) at which a contact or event is matched to an account by fuzzy "

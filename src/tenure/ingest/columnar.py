@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tenure.ingest.rows import AccountResolver, ColumnPlan
+from tenure.ingest.rows import AccountResolver, ColumnPlan, derived_key
 from tenure.ingest.sources import Batch
 from tenure.record import Kind
 from tenure.record.columns import (
@@ -26,18 +26,24 @@ from tenure.record.columns import (
     parse_column,
 )
 from tenure.record.fields import normalise_token
+from tenure.store.tables import ROW_HASH
 
 
 @dataclass
 class ParsedBatch:
-    """A batch after the column-wise engine: values per table column, ready to write."""
+    """A batch after the column-wise engine: one Arrow column per table column, ready to write."""
 
     keys: list[str]
     hashes: list[str]
-    values: dict[str, list[Any]]
+    values: dict[str, pa.Array]
 
-    def rows(self, columns: list[str]) -> list[tuple[Any, ...]]:
-        return list(zip(*(self.values[c] for c in columns), strict=True))
+    def table(self, rows: list[int], extra: dict[str, Any]) -> pa.Table:
+        """The chosen rows, with ``extra`` columns (content hash, import id) added."""
+        columns = dict(self.values)
+        columns[ROW_HASH] = pa.array(self.hashes, pa.string())
+        for name, value in extra.items():
+            columns[name] = pa.array([value] * len(self.hashes))
+        return pa.table(columns).take(pa.array(rows, pa.int64()))
 
 
 def can_take(plan: ColumnPlan) -> bool:
@@ -58,9 +64,13 @@ def parse_batch(plan: ColumnPlan, batch: Batch, resolver: AccountResolver) -> Pa
     if not set(batch.columns) <= plan.consumed:
         raise NeedsRowPath("some rows carry columns the record does not name")
     try:
-        raw = batch.column_arrays()
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        return _parse(plan, batch, resolver)
+    except pa.ArrowException as err:  # a shape Arrow cannot take column-wise (nested, mixed...)
         raise NeedsRowPath(str(err)) from None
+
+
+def _parse(plan: ColumnPlan, batch: Batch, resolver: AccountResolver) -> ParsedBatch:
+    raw = batch.column_arrays()
     size = len(batch.numbers)
     kind = plan.kind
     columns = {
@@ -72,16 +82,23 @@ def parse_batch(plan: ColumnPlan, batch: Batch, resolver: AccountResolver) -> Pa
     for rule in kind.derive:
         rule.on_columns(columns)  # type: ignore[attr-defined]
     _require(kind, columns)
+    keys, hashes = _identify(kind, columns, size)  # from the file's content, before resolving
     _resolve_accounts(kind, columns, resolver)
-    return _identify(kind, columns, size)
+    values = {name: _stored(kind, name, column) for name, column in columns.items()}
+    values[kind.key] = pa.array(keys, pa.string())
+    return ParsedBatch(keys, hashes, values)
 
 
 def _prepared(
     raw: dict[str, pa.Array], column: str | None, vocabulary: Any, default: Any, size: int
 ) -> pa.Array:
-    values = raw[column] if column is not None else pa.nulls(size, pa.string())
+    values = raw.get(column) if column is not None else None
+    if values is None:  # a field no row of this batch carries
+        values = pa.nulls(size, pa.string())
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
     if vocabulary is not None:
         values = _translate(values, vocabulary)
     if default is not None:
@@ -124,17 +141,17 @@ def _resolve_accounts(kind: Kind, columns: dict[str, pa.Array], resolver: Accoun
         raise NeedsRowPath("some rows name an unknown account")
 
 
-def _identify(kind: Kind, columns: dict[str, pa.Array], size: int) -> ParsedBatch:
+def _identify(kind: Kind, columns: dict[str, pa.Array], size: int) -> tuple[list[str], list[str]]:
+    """Each row's key (its own, or derived from its content) and content hash."""
     key = columns.get(kind.key)
     derived = key is None or key.null_count == size
     if not derived and key is not None and key.null_count:
         raise NeedsRowPath("some rows have an id and some do not")
     hashed = {n: c for n, c in columns.items() if not (derived and n == kind.key)}
     hashes = content_hashes(kind, hashed, size)
-    keys = [f"{kind.name[:2]}_{h[:24]}" for h in hashes] if derived else key.to_pylist()  # type: ignore[union-attr]
-    values = {name: _stored(kind, name, column) for name, column in columns.items()}
-    values[kind.key] = keys
-    return ParsedBatch(keys, hashes, values)
+    if derived or key is None:
+        return [derived_key(kind, h) for h in hashes], hashes
+    return list(key.to_pylist()), hashes
 
 
 def content_hashes(kind: Kind, columns: dict[str, pa.Array], size: int) -> list[str]:
@@ -152,11 +169,9 @@ def content_hashes(kind: Kind, columns: dict[str, pa.Array], size: int) -> list[
     return [hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest() for text in joined]
 
 
-def _stored(kind: Kind, name: str, column: pa.Array) -> list[Any]:
-    """Python values as the store writes them (dates and times as ISO text)."""
+def _stored(kind: Kind, name: str, column: pa.Array) -> pa.Array:
+    """The column as the store writes it (dates and times as ISO text)."""
     storage = kind.field(name).type.storage
     if storage in ("date", "timestamp"):
-        return list(column.cast(pa.string()).to_pylist())
-    if column.type != ARROW_TYPES[storage]:
-        column = column.cast(ARROW_TYPES[storage])
-    return list(column.to_pylist())
+        return column.cast(pa.string())
+    return column if column.type == ARROW_TYPES[storage] else column.cast(ARROW_TYPES[storage])

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, insert, update
 
 from tenure.identity import Match
+from tenure.ingest import review
 from tenure.ingest.columnar import ParsedBatch, can_take, parse_batch
 from tenure.ingest.mapping import Mapping, MappingError, load_mapping
 from tenure.ingest.rows import (
@@ -24,13 +25,12 @@ from tenure.ingest.rows import (
     ColumnPlan,
     MissingColumns,
     RowIdentity,
-    jsonable,
 )
 from tenure.ingest.sources import Batch, RawRow, Source, SourceError, open_source
 from tenure.record import Kind, Record, kind_named
 from tenure.record.columns import NeedsRowPath
 from tenure.store import Store, records
-from tenure.store.tables import IMPORT_ID, KIND_TABLES, ROW_HASH, imports, match_reviews, rejections
+from tenure.store.tables import IMPORT_ID, KIND_TABLES, ROW_HASH, imports, rejections
 
 Progress = Callable[[int, int], None]
 Engine = Literal["auto", "rows"]
@@ -117,8 +117,9 @@ class Importer:
         except MissingColumns as err:
             raise ImportRefused(f"{source.path}: {err}") from None
         started = time.perf_counter()
+        digest = _sha256(source.path)  # before the write lock is taken
         with self.store.transaction() as connection:
-            report.import_id = self._open_log(connection, source)
+            report.import_id = self._open_log(connection, source, digest)
             state = _ImportState(self, connection, plan, report)
             for batch in source.batches():
                 state.take(batch)
@@ -131,13 +132,13 @@ class Importer:
             report.warnings.append("the file has a header but no data rows")
         return report
 
-    def _open_log(self, connection: Connection, source: Source) -> int:
+    def _open_log(self, connection: Connection, source: Source, digest: str) -> int:
         result = connection.execute(
             insert(imports)
             .values(
                 kind=self.kind.name,
                 source=str(source.path),
-                sha256=_sha256(source.path),
+                sha256=digest,
                 started_at=_now(),
             )
             .returning(imports.c.import_id)
@@ -184,7 +185,7 @@ class _ImportState:
             try:
                 parsed = parse_batch(self.plan, batch, self.resolver)
             except NeedsRowPath:
-                pass
+                pass  # the row path takes it, and names every problem
             else:
                 self.write_parsed(batch.numbers, parsed)
                 return
@@ -199,13 +200,10 @@ class _ImportState:
     def write_parsed(self, numbers: list[int], parsed: ParsedBatch) -> None:
         """Write a batch the column-wise engine took; count duplicates and conflicts."""
         fresh = self.sort_out(numbers, parsed.keys, parsed.hashes)
-        columns = list(parsed.values)
-        rows = parsed.rows(columns)
-        extra = [ROW_HASH, IMPORT_ID]
-        values = [rows[i] + (parsed.hashes[i], self.report.import_id) for i in fresh]
-        written = records.insert_new(self.connection, self.kind, columns + extra, values)
+        table = parsed.table(fresh, {IMPORT_ID: self.report.import_id})
+        written = records.insert_new(self.connection, self.kind, table)
         self.report.accepted += written
-        self.report.duplicates += len(values) - written
+        self.report.duplicates += len(fresh) - written
         self.flush_errors()
 
     def sort_out(self, numbers: list[int], keys: list[str], hashes: list[str]) -> list[int]:
@@ -237,25 +235,26 @@ class _ImportState:
         extras = self.plan.extra_values(row)
         if extras:
             record[self.kind.extra_field] = {**(record.get(self.kind.extra_field) or {}), **extras}
-        settled = self.resolver.resolve(self.kind, record)
-        if isinstance(settled, tuple):
-            self.reject([RowError(number, *settled)])
-            return
-        if isinstance(settled, Match) and not settled.matched:
-            self.hold(record, settled)
-            return
-        self.stage(number, record, settled, ready)
-
-    def stage(self, number: int, record: Record, match: Match | None, ready: _Batch) -> None:
-        if match is not None:
-            extra = record.setdefault(self.kind.extra_field, {}) or {}
-            extra.update(matched_by=match.method, match_confidence=match.confidence)
-            record[self.kind.extra_field] = extra
-        digest = self.identity.assign(record)
+        digest = self.identity.assign(record)  # from the file's content, before resolving
         earlier = self.identity.repeat_of(record, digest, number)
         if earlier is not None:
             self.repeat(number, record, digest, earlier)
             return
+        settled = self.resolver.resolve(self.kind, record)
+        if isinstance(settled, tuple):
+            self.reject([RowError(number, *settled)])
+        elif isinstance(settled, Match) and not settled.matched:
+            self.hold(number, record, settled, digest)
+        else:
+            self.stage(number, record, settled, digest, ready)
+
+    def stage(
+        self, number: int, record: Record, match: Match | None, digest: str, ready: _Batch
+    ) -> None:
+        if match is not None:
+            extra = record.get(self.kind.extra_field) or {}
+            extra.update(matched_by=match.method, match_confidence=match.confidence)
+            record[self.kind.extra_field] = extra
         ready.rows.append(self.complete(record, digest))
         ready.numbers.append(number)
 
@@ -301,27 +300,17 @@ class _ImportState:
             reason = f"{name} {key!r} is already stored with different values"
             self.reject([RowError(number, name, reason)])
 
-    def hold(self, record: Record, match: Match) -> None:
-        self.report.accepted += 1
-        self.report.held_for_review += 1
-        self.connection.execute(
-            insert(match_reviews).values(
-                import_id=self.report.import_id,
-                kind=self.kind.name,
-                record=jsonable(record),
-                email=next(
-                    (record[f] for f in ("email", "user_email", "contact_email") if record.get(f)),
-                    None,
-                ),
-                company=record.get("company"),
-                candidate_account_id=(match.candidates or [(None,)])[0][0],
-                confidence=match.confidence,
-                method=match.method,
-                candidates=[list(c) for c in match.candidates],
-                status="pending",
-                created_at=_now(),
-            )
-        )
+    def hold(self, number: int, record: Record, match: Match, digest: str) -> None:
+        """Keep a record whose account is unsure for review (once, however often it comes)."""
+        key = record[self.kind.key]
+        stored = records.stored_hashes(self.connection, self.kind, [key]).get(key)
+        if stored is not None:
+            self.settle(number, key, digest, stored)
+        elif review.hold(self.connection, self.report.import_id, self.kind, record, match, digest):
+            self.report.accepted += 1
+            self.report.held_for_review += 1
+        else:
+            self.report.duplicates += 1
 
     def reject(self, errors: list[RowError]) -> None:
         self.report.rejected += 1

@@ -109,10 +109,16 @@ def _build(data: dict[str, Any], lines: dict[str, int], where: str, kind: Kind |
     target = _kind(data, kind, fail)
     columns = _string_table(data.get("columns") or {}, "columns", fail)
     values = {
-        name: {normalise_token(k): v for k, v in _dict(table, f"values.{name}", fail).items()}
+        name: {
+            normalise_token(k): _scalar(v, f"values.{name}.{k}", fail)
+            for k, v in _dict(table, f"values.{name}", fail).items()
+        }
         for name, table in _dict(data.get("values") or {}, "values", fail).items()
     }
-    defaults = _dict(data.get("defaults") or {}, "defaults", fail)
+    defaults = {
+        k: _scalar(v, f"defaults.{k}", fail)
+        for k, v in _dict(data.get("defaults") or {}, "defaults", fail).items()
+    }
     for section, names in (("columns", columns), ("values", values), ("defaults", defaults)):
         for name in names:
             if not target.has(name):
@@ -155,6 +161,12 @@ def _dict(value: Any, path: str, fail: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise fail(path, f"expected a mapping of name: value, got {type(value).__name__}")
     return {str(k): v for k, v in value.items()}
+
+
+def _scalar(value: Any, path: str, fail: Any) -> Any:
+    if value is not None and not isinstance(value, str | int | float | bool):
+        raise fail(path, f"expected a single value, got {type(value).__name__}")
+    return value
 
 
 def _list(value: Any, path: str, fail: Any) -> list[Any]:

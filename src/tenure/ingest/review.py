@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, insert, select, update
 
-from tenure.ingest.rows import RowIdentity, jsonable
-from tenure.record import KINDS, Record
+from tenure.identity import Match
+from tenure.ingest.rows import EMAIL_FIELDS, jsonable
+from tenure.record import KINDS, Kind, Record
 from tenure.record.fields import parse_date, parse_timestamp
 from tenure.store import Store, records
 from tenure.store.tables import IMPORT_ID, KIND_TABLES, ROW_HASH, match_reviews
@@ -39,10 +40,50 @@ class Review:
         return dict(self.__dict__)
 
 
+def hold(
+    connection: Connection,
+    import_id: int | None,
+    kind: Kind,
+    record: Record,
+    match: Match,
+    digest: str,
+) -> bool:
+    """Put a record on the review list; False when the same record already waits there."""
+    waiting = select(match_reviews.c.review_id).where(
+        match_reviews.c.kind == kind.name,
+        match_reviews.c.row_hash == digest,
+        match_reviews.c.status == "pending",
+    )
+    if connection.execute(waiting).first() is not None:
+        return False
+    connection.execute(
+        insert(match_reviews).values(
+            import_id=import_id,
+            kind=kind.name,
+            record=jsonable(record),
+            row_hash=digest,
+            email=next((record[f] for f in EMAIL_FIELDS if record.get(f)), None),
+            company=record.get("company"),
+            candidate_account_id=match.candidates[0][0] if match.candidates else None,
+            confidence=match.confidence,
+            method=match.method,
+            candidates=[list(c) for c in match.candidates],
+            status="pending",
+            created_at=_now(),
+        )
+    )
+    return True
+
+
+STATUSES = ("pending", "accepted", "rejected")
+
+
 def list_reviews(store: Store, status: str | None = "pending", limit: int = 1000) -> list[Review]:
     query = select(*(match_reviews.c[f] for f in Review.__dataclass_fields__)).order_by(
         match_reviews.c.review_id
     )
+    if status is not None and status not in STATUSES:
+        raise ReviewError(f"unknown status {status!r}; choose one of: {', '.join(STATUSES)}, all")
     if status:
         query = query.where(match_reviews.c.status == status)
     with store.engine.connect() as connection:
@@ -60,10 +101,9 @@ def accept(store: Store, review_id: int, account_id: str | None = None) -> Revie
         _require_account(connection, chosen)
         kind = KINDS[held["kind"]]
         record = _restore(held["kind"], held["record"]) | {"account_id": chosen}
-        digest = RowIdentity(kind).assign(record)
         row = {c.name: record.get(c.name) for c in KIND_TABLES[kind.name].columns}
         row[kind.extra_field] = jsonable(row.get(kind.extra_field))
-        row |= {ROW_HASH: digest, IMPORT_ID: held["import_id"]}
+        row |= {ROW_HASH: held["row_hash"], IMPORT_ID: held["import_id"]}
         records.write(connection, kind, [row])
         _resolve(connection, review_id, "accepted", chosen)
     return _one(store, review_id)
@@ -114,10 +154,18 @@ def _resolve(connection: Connection, review_id: int, status: str, account: str |
         .values(
             status=status,
             resolved_account_id=account,
-            resolved_at=datetime.now(UTC).replace(tzinfo=None),
+            resolved_at=_now(),
         )
     )
 
 
 def _one(store: Store, review_id: int) -> Review:
-    return next(r for r in list_reviews(store, status=None) if r.review_id == review_id)
+    columns = (match_reviews.c[f] for f in Review.__dataclass_fields__)
+    query = select(*columns).where(match_reviews.c.review_id == review_id)
+    with store.engine.connect() as connection:
+        row = connection.execute(query).mappings().one()
+    return Review(**row)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)

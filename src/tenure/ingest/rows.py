@@ -50,9 +50,9 @@ class ColumnPlan:
                 f"the file has: {', '.join(columns)}"
             )
         used = set(sources.values())
-        for name in kind.field_names:
-            if name not in sources and name in present and name not in used:
-                sources[name] = name
+        for name in kind.field_names:  # a column named like a field feeds it, even one first
+            if name not in sources and name not in used and name not in mapping.ignore:
+                sources[name] = name  # seen deep in a JSON Lines file
         used = set(sources.values())
         extras = tuple(c for c in columns if c not in used and c not in mapping.ignore)
         plan = cls(kind, mapping, sources, extras)
@@ -60,8 +60,10 @@ class ColumnPlan:
         return plan
 
     def check_required(self, columns: list[str]) -> None:
+        present = set(columns)
+        fed = {name for name, column in self.sources.items() if column in present}
         for group in self.kind.column_groups():
-            if not any(name in self.sources or name in self.mapping.defaults for name in group):
+            if not any(name in fed or name in self.mapping.defaults for name in group):
                 need = group[0] if len(group) == 1 else "one of " + ", ".join(group)
                 raise MissingColumns(
                     f"required column missing: {self.kind.name} needs {need}; the file has: "
@@ -138,6 +140,11 @@ def content_hash(record: Record) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
+def derived_key(kind: Kind, digest: str) -> str:
+    """The id of a row that has none: the kind's prefix and its content hash."""
+    return f"{kind.name[:2]}_{digest[:24]}"
+
+
 @dataclass
 class RowIdentity:
     """Gives each record its key and content hash; spots rows seen before in the same file."""
@@ -160,7 +167,7 @@ class RowIdentity:
             nth = self._occurrences[digest]
             if nth > 1:
                 digest = hashlib.blake2b(f"{digest}#{nth}".encode(), digest_size=16).hexdigest()
-        return f"{self.kind.name[:2]}_{digest[:24]}"
+        return derived_key(self.kind, digest)
 
     @property
     def identical_repeats(self) -> int:

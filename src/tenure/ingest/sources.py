@@ -86,7 +86,7 @@ class Batch:
                 for name, values in zip(self.columns, transposed, strict=True)
             }
         rows = self.records or []
-        return {name: pa.array([row.get(name) for row in rows]) for name in self.columns}
+        return {name: _json_column([row.get(name) for row in rows]) for name in self.columns}
 
 
 @dataclass
@@ -319,6 +319,23 @@ def _jsonl_batches(text: io.TextIOWrapper, path: Path, columns: list[str]) -> It
         yield batch
 
 
+def _json_column(values: list[Any]) -> pa.Array:
+    """One JSON Lines column as Arrow: objects and arrays as canonical JSON text; a column mixing
+    kinds of values (numbers and text, say) is refused, so that the row path reads it instead."""
+    kinds = {type(v) for v in values if v is not None}
+    if kinds <= {dict, list}:
+        texts = [
+            None
+            if v is None
+            else json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            for v in values
+        ]
+        return pa.array(texts, pa.string())
+    if len(kinds) > 1:
+        raise pa.ArrowInvalid(f"mixed kinds of values: {sorted(k.__name__ for k in kinds)}")
+    return pa.array(values)
+
+
 def _json_row(line: str) -> RawRow | str:
     try:
         value = json.loads(line)
@@ -337,6 +354,10 @@ def _open_parquet(path: Path, size: int, delimiter: str | None, encoding: str | 
         handle.close()
         raise SourceError(f"{path}: not a readable Parquet file ({err})") from None
     columns = list(parquet.schema_arrow.names)
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:
+        handle.close()
+        raise SourceError(f"{path}: the file names column {twice[0]!r} twice")
     source = Source(path, "parquet", columns, size)
     source._rows = _parquet_batches(parquet, handle, columns)
     source._position = handle.tell

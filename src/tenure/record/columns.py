@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tenure.record.fields import (
-    _EMPTY,
+    EMPTY_VALUES,
     Date,
     FieldError,
     FieldType,
@@ -46,11 +46,12 @@ ARROW_TYPES: dict[Storage, pa.DataType] = {
     "timestamp": pa.timestamp("us"),
     "json": pa.string(),
 }
-_ISO_ZONED = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
-_ISO_NAIVE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?$"
-_ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
-_PLAIN_INT = r"^[+-]?\d{1,15}$"
-_PLAIN_DECIMAL = r"^[+-]?\d{1,12}(\.\d{1,6})?$"
+# Fast paths only for years 1000-9999: outside them Arrow and Python disagree (year 0, padding).
+_YMD = r"[1-9]\d{3}-\d{2}-\d{2}"
+_ISO_ZONED = rf"^{_YMD}[T ]\d{{2}}:\d{{2}}:\d{{2}}(\.\d{{1,6}})?(Z|[+-]\d{{2}}:\d{{2}})$"
+_ISO_NAIVE = rf"^{_YMD}[T ]\d{{2}}:\d{{2}}:\d{{2}}(\.\d{{1,6}})?$"
+_ISO_DATE = rf"^{_YMD}$"
+_PLAIN_INT = r"^-?\d{1,15}$"
 FLOAT_EXACT_LIMIT = 1e12  # canonical text of a float is its micro-units below this magnitude
 
 
@@ -62,7 +63,7 @@ def blank_mask(column: pa.Array) -> pa.Array:
     """True where a cell means 'no value' (as :func:`tenure.record.fields.is_blank`)."""
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         lowered = pc.utf8_lower(pc.utf8_trim_whitespace(column))
-        spelled_empty = pc.is_in(lowered, value_set=pa.array(sorted(_EMPTY)))
+        spelled_empty = pc.is_in(lowered, value_set=pa.array(sorted(EMPTY_VALUES)))
         return pc.or_kleene(pc.is_null(column), spelled_empty)
     if pa.types.is_floating(column.type):
         return pc.fill_null(pc.is_nan(column), True)
@@ -104,8 +105,8 @@ def _text(kind: Text, column: pa.Array) -> pa.Array | None:
     if isinstance(kind, Identifier) or kind.strip:
         column = pc.utf8_trim_whitespace(column)
     too_long = pc.any(pc.greater(pc.utf8_length(column), kind.max_length)).as_py()
-    if too_long:
-        raise NeedsRowPath("a text value is too long")
+    if too_long or pc.any(pc.match_substring(column, "\x00")).as_py():
+        raise NeedsRowPath("a text value is too long or holds a NUL")
     return column
 
 
@@ -135,21 +136,19 @@ def _integer(kind: Integer, column: pa.Array) -> pa.Array | None:
 
 
 def _number(kind: Number, column: pa.Array, ctx: ParseContext) -> pa.Array | None:
-    if (
-        pa.types.is_integer(column.type)
-        or pa.types.is_floating(column.type)
-        or (
-            pa.types.is_string(column.type)
-            and not ctx.decimal_comma
-            and _all_match(column, _PLAIN_DECIMAL)
-        )
-    ):
+    """Plain decimals with no more places than the field keeps (so no rounding is involved)."""
+    if pa.types.is_integer(column.type):
+        values = column.cast(pa.float64())
+    elif pa.types.is_floating(column.type) and kind.decimals is None:
+        values = column
+    elif pa.types.is_string(column.type) and not ctx.decimal_comma:
+        places = "{1,6}" if kind.decimals is None else f"{{1,{kind.decimals}}}"
+        if not _all_match(column, rf"^-?\d{{1,12}}(\.\d{places})?$"):
+            return None
         values = column.cast(pa.float64())
     else:
         return None
     _bounds(values, kind.minimum, kind.maximum)
-    if kind.decimals is not None:
-        values = pc.round(values, kind.decimals)
     return values
 
 
@@ -193,7 +192,7 @@ def canonical_value(value: Any) -> str:
     if isinstance(value, float):
         return str(round(value * 1e6)) if abs(value) < FLOAT_EXACT_LIMIT else repr(value)
     if isinstance(value, datetime):
-        return f"{value:%Y-%m-%d %H:%M:%S.%f}"
+        return f"{value.year:04d}-{value:%m-%d %H:%M:%S.%f}"
     if isinstance(value, date):
         return value.isoformat()
     return canonical_json(value)

@@ -20,7 +20,8 @@ Storage = Literal["text", "integer", "float", "boolean", "date", "timestamp", "j
 DateOrder = Literal["MDY", "DMY"]
 
 MAX_TEXT = 10 * 1024 * 1024  # 10 MiB: longer values are refused, not truncated
-_EMPTY = {"", "null", "none", "nan", "n/a"}
+EMPTY_VALUES = frozenset({"", "null", "none", "nan", "n/a"})
+INT64 = (-(2**63), 2**63 - 1)
 
 
 class FieldError(ValueError):
@@ -48,7 +49,7 @@ DEFAULT_CONTEXT = ParseContext()
 
 
 _EMPTY_SPELLINGS = frozenset(
-    spelling for word in _EMPTY for spelling in (word, word.upper(), word.capitalize())
+    spelling for word in EMPTY_VALUES for spelling in (word, word.upper(), word.capitalize())
 ) | {"NaN"}
 
 
@@ -60,8 +61,8 @@ def is_blank(raw: object) -> bool:
         if raw in _EMPTY_SPELLINGS:
             return True
         if raw[0].isspace() or raw[-1].isspace():
-            return raw.strip().lower() in _EMPTY
-        return len(raw) <= 4 and raw.lower() in _EMPTY
+            return raw.strip().lower() in EMPTY_VALUES
+        return len(raw) <= 4 and raw.lower() in EMPTY_VALUES
     return isinstance(raw, float) and math.isnan(raw)
 
 
@@ -91,6 +92,8 @@ class Text(FieldType):
             text = text.strip()
         if len(text) > self.max_length:
             raise FieldError(f"text is {len(text):,} characters; the limit is {self.max_length:,}")
+        if "\x00" in text:
+            raise FieldError("contains a NUL character, which no database stores as text")
         return text
 
     def json_schema(self) -> dict[str, Any]:
@@ -113,6 +116,7 @@ class Identifier(Text):
         return {"type": "string", "minLength": 1, "maxLength": self.max_length}
 
 
+_DIGITS_RE = re.compile(r"^[+-]?\d+$")
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _GROUPED_RE = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _CURRENCY_MARKS = "$€£¥ "
@@ -174,11 +178,19 @@ class Integer(FieldType):
     maximum: int | None = None
 
     def parse(self, raw: Any, ctx: ParseContext = DEFAULT_CONTEXT) -> int:
-        value = _number(raw, ctx, allow_symbols=False)
-        if not value.is_integer():
-            raise FieldError(f"expected a whole number, got {_show(raw)}")
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            value = raw
+        elif isinstance(raw, str) and _DIGITS_RE.match(raw.strip()):
+            value = int(raw.strip())  # exact: no detour through a float
+        else:
+            number = _number(raw, ctx, allow_symbols=False)
+            if not number.is_integer():
+                raise FieldError(f"expected a whole number, got {_show(raw)}")
+            value = int(number)
+        if not INT64[0] <= value <= INT64[1]:
+            raise FieldError(f"{_show(raw)} is too large to store as a whole number")
         _check_bounds(value, self.minimum, self.maximum)
-        return int(value)
+        return value
 
     def json_schema(self) -> dict[str, Any]:
         return _bounded({"type": "integer"}, self.minimum, self.maximum)
@@ -300,7 +312,10 @@ def parse_timestamp(raw: Any, ctx: ParseContext = DEFAULT_CONTEXT) -> datetime:
         value = _timestamp_text(str(raw).strip(), raw, ctx)
     if value.tzinfo is None:
         value = value.replace(tzinfo=ctx.tz())
-    return value.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    except (OverflowError, ValueError):
+        raise FieldError(f"{_show(raw)} is out of the range of dates") from None
 
 
 def _timestamp_text(text: str, raw: Any, ctx: ParseContext) -> datetime:
@@ -393,12 +408,12 @@ class Email(FieldType):
         text = str(raw).strip().lower()
         if text.startswith("mailto:"):
             text = text[7:]
-        if not _EMAIL_RE.match(text):
+        if len(text) > 320 or not _EMAIL_RE.match(text):
             raise FieldError(f"not an email address: {_show(raw)}")
         return text
 
     def json_schema(self) -> dict[str, Any]:
-        return {"type": "string", "format": "email"}
+        return {"type": "string", "format": "email", "maxLength": 320}
 
 
 @dataclass(frozen=True)

@@ -176,10 +176,13 @@ def duration_pair(instant: str, start: str, amount: str, unit: timedelta) -> Der
         began = record.get(start)
         if began is None:
             return
-        if record.get(instant) is None and record.get(amount) is not None:
-            record[instant] = began + record[amount] * unit
-        elif record.get(amount) is None and record.get(instant) is not None:
-            record[amount] = round((record[instant] - began) / unit, 3)
+        try:
+            if record.get(instant) is None and record.get(amount) is not None:
+                record[instant] = began + record[amount] * unit
+            elif record.get(amount) is None and record.get(instant) is not None:
+                record[amount] = round((record[instant] - began) / unit, 3)
+        except (OverflowError, ValueError):
+            raise RecordError(amount, f"{record.get(amount)} is out of range") from None
 
     rule.__doc__ = f"{instant} = {start} + {amount}, whichever is missing"
     return rule

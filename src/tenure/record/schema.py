@@ -45,8 +45,8 @@ PERSONAS = (
 LIFECYCLE_STAGES = ("trial", "onboarding", "adoption", "mature", "renewal", "churned")
 OUTCOME_TYPES = ("renewed", "expanded", "contracted", "churned", "reactivated")
 
-MONEY = Number(minimum=0, decimals=2)
-SIGNED_MONEY = Number(decimals=2)
+MONEY = Number(minimum=0, maximum=1e12, decimals=2)
+SIGNED_MONEY = Number(minimum=-1e12, maximum=1e12, decimals=2)
 
 
 def _id(name: str, description: str, **kw: Any) -> Field:
@@ -337,9 +337,11 @@ TICKETS = Kind(
         ),
         Field("opened_at", Timestamp(), "When it was opened.", required=True),
         Field("first_response_at", Timestamp(), "First agent response."),
-        Field("first_response_minutes", Number(minimum=0), "Minutes to first response."),
+        Field(
+            "first_response_minutes", Number(minimum=0, maximum=10**7), "Minutes to first response."
+        ),
         Field("resolved_at", Timestamp(), "When it was resolved."),
-        Field("resolution_hours", Number(minimum=0), "Hours to resolution."),
+        Field("resolution_hours", Number(minimum=0, maximum=10**6), "Hours to resolution."),
         Field("csat", Number(minimum=1, maximum=5), "Satisfaction rating, 1 to 5."),
         Field("escalated", Boolean(), "Escalated to engineering or management."),
         Field("subject", Text(max_length=1000), "Subject line."),

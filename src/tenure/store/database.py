@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 
 from tenure.record import KINDS
+from tenure.record.columns import canonical_json
 from tenure.store.tables import KIND_TABLES
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -34,8 +35,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_begin(conn: Connection) -> None:
+    """Writers take the write lock up front (and wait their turn); readers never block them."""
+    writing = conn.get_execution_options().get("tenure_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
 def make_engine(url: str) -> Engine:
@@ -48,11 +51,11 @@ def make_engine(url: str) -> Engine:
         database = parsed.database
         if database and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed)
+        engine = create_engine(parsed, json_serializer=canonical_json)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(parsed, pool_pre_ping=True)
+    return create_engine(parsed, pool_pre_ping=True, json_serializer=canonical_json)
 
 
 class Store:
@@ -79,7 +82,7 @@ class Store:
 
     def upgrade(self) -> str | None:
         """Bring the schema to the newest migration; return the revision now in force."""
-        with self.engine.begin() as connection:
+        with self.transaction() as connection:
             command.upgrade(self._alembic(connection), "head")
         return self.revision()
 
@@ -98,7 +101,8 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """One all-or-nothing unit of work."""
-        with self.engine.begin() as connection:
+        writer = self.engine.connect().execution_options(tenure_write=True)
+        with writer as connection, connection.begin():
             yield connection
 
     def counts(self) -> dict[str, int]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import psycopg
+import pyarrow as pa
+from pyarrow import csv
 from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
@@ -68,18 +72,16 @@ def column_map(connection: Connection, kind: Kind, value: str) -> dict[str, Any]
     return {key: found for key, found in connection.execute(query)}
 
 
-def insert_new(
-    connection: Connection, kind: Kind, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
-) -> int:
-    """Bulk-insert rows of an append-only kind given as DB-ready tuples; return how many went in.
+def insert_new(connection: Connection, kind: Kind, table: pa.Table) -> int:
+    """Bulk-insert rows of an append-only kind given as an Arrow table; return how many went in.
 
     Values are plain: text, numbers, booleans, dates and times as ISO text, JSON as text. Each
-    backend uses its fastest path: SQLite a prepared executemany, PostgreSQL COPY into a staging
-    table. Rows whose id is already stored are skipped (another writer may have raced us).
+    backend uses its fastest path: SQLite a prepared executemany, PostgreSQL COPY. Rows whose id
+    is already stored are skipped (another writer may have raced us).
     """
-    if not rows:
+    if not table.num_rows:
         return 0
-    return _BULK[connection.dialect.name](connection, kind, columns, rows)
+    return _BULK[connection.dialect.name](connection, kind, table)
 
 
 def supports_bulk(connection: Connection) -> bool:
@@ -87,35 +89,55 @@ def supports_bulk(connection: Connection) -> bool:
     return connection.dialect.name in _BULK
 
 
-def _bulk_sqlite(
-    connection: Connection, kind: Kind, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
-) -> int:
-    names = ", ".join(f'"{c}"' for c in columns)
-    marks = ", ".join("?" for _ in columns)
-    sql = f'INSERT INTO "{kind.name}" ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING'
-    result = connection.exec_driver_sql(sql, list(rows))
-    return int(result.rowcount)
+def _column_list(table: pa.Table) -> str:
+    return ", ".join(f'"{name}"' for name in table.column_names)
 
 
-def _bulk_postgresql(
-    connection: Connection, kind: Kind, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
-) -> int:
-    names = ", ".join(f'"{c}"' for c in columns)
+def _bulk_sqlite(connection: Connection, kind: Kind, table: pa.Table) -> int:
+    marks = ", ".join("?" for _ in table.column_names)
+    sql = (
+        f'INSERT INTO "{kind.name}" ({_column_list(table)}) VALUES ({marks}) ON CONFLICT DO NOTHING'
+    )
+    rows = list(zip(*(column.to_pylist() for column in table.columns), strict=True))
+    return int(connection.exec_driver_sql(sql, rows).rowcount)
+
+
+def _bulk_postgresql(connection: Connection, kind: Kind, table: pa.Table) -> int:
+    """COPY straight into the table; if another writer stored one of the ids meanwhile, COPY
+    into a staging table and insert what is still new."""
+    savepoint = connection.begin_nested()
+    try:
+        _copy(connection, kind.name, table)
+    except psycopg.errors.UniqueViolation:
+        savepoint.rollback()
+        return _copy_via_staging(connection, kind, table)
+    savepoint.commit()
+    return int(table.num_rows)
+
+
+def _copy(connection: Connection, target: str, table: pa.Table) -> None:
+    """COPY the table as CSV written by Arrow (null is an unquoted empty field)."""
+    buffer = io.BytesIO()
+    csv.write_csv(table, buffer, csv.WriteOptions(include_header=False, quoting_style="needed"))
+    raw: psycopg.Connection[Any] = connection.connection.driver_connection  # type: ignore[assignment]
+    statement = f'COPY "{target}" ({_column_list(table)}) FROM STDIN WITH (FORMAT csv)'
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.write(buffer.getbuffer())
+
+
+def _copy_via_staging(connection: Connection, kind: Kind, table: pa.Table) -> int:
     staging = f"_load_{kind.name}"
-    raw = connection.connection.driver_connection
-    with raw.cursor() as cursor:  # type: ignore[union-attr]
-        cursor.execute(
-            f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" (LIKE "{kind.name}") ON COMMIT DROP'
-        )
-        cursor.execute(f'TRUNCATE "{staging}"')
-        with cursor.copy(f'COPY "{staging}" ({names}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(
-            f'INSERT INTO "{kind.name}" ({names}) SELECT {names} FROM "{staging}" '
-            "ON CONFLICT DO NOTHING"
-        )
-        return int(cursor.rowcount)
+    names = _column_list(table)
+    connection.exec_driver_sql(
+        f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" (LIKE "{kind.name}") ON COMMIT DROP'
+    )
+    connection.exec_driver_sql(f'TRUNCATE "{staging}"')
+    _copy(connection, staging, table)
+    result = connection.exec_driver_sql(
+        f'INSERT INTO "{kind.name}" ({names}) SELECT {names} FROM "{staging}" '
+        "ON CONFLICT DO NOTHING"
+    )
+    return int(result.rowcount)
 
 
 _BULK = {"sqlite": _bulk_sqlite, "postgresql": _bulk_postgresql}

@@ -100,6 +100,7 @@ match_reviews = Table(
     Column("import_id", Integer),
     Column("kind", String(40), nullable=False),
     Column("record", JSON, nullable=False),
+    Column("row_hash", String(32), nullable=False),
     Column("email", String(320)),
     Column("company", Text),
     Column("candidate_account_id", String(200)),
@@ -111,5 +112,6 @@ match_reviews = Table(
     Column("resolved_at", DateTime),
     Column("resolved_account_id", String(200)),
     Index("ix_match_reviews_status", "status"),
+    Index("ix_match_reviews_kind_row_hash", "kind", "row_hash"),
     comment="Records that could not be matched to an account with confidence: they wait here.",
 )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 13:04:47.024691
+Create Date: 2026-11-23 13:29:44.872501
 
 """
 
@@ -135,6 +135,7 @@ def upgrade() -> None:
         sa.Column("import_id", sa.Integer(), nullable=True),
         sa.Column("kind", sa.String(length=40), nullable=False),
         sa.Column("record", sa.JSON(), nullable=False),
+        sa.Column("row_hash", sa.String(length=32), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=True),
         sa.Column("company", sa.Text(), nullable=True),
         sa.Column("candidate_account_id", sa.String(length=200), nullable=True),
@@ -149,6 +150,7 @@ def upgrade() -> None:
         comment="Records that could not be matched to an account with confidence: they wait here.",
     )
     with op.batch_alter_table("match_reviews", schema=None) as batch_op:
+        batch_op.create_index("ix_match_reviews_kind_row_hash", ["kind", "row_hash"], unique=False)
         batch_op.create_index("ix_match_reviews_status", ["status"], unique=False)
 
     op.create_table(
@@ -398,6 +400,7 @@ def downgrade() -> None:
     op.drop_table("milestones")
     with op.batch_alter_table("match_reviews", schema=None) as batch_op:
         batch_op.drop_index("ix_match_reviews_status")
+        batch_op.drop_index("ix_match_reviews_kind_row_hash")
 
     op.drop_table("match_reviews")
     with op.batch_alter_table("invoices", schema=None) as batch_op:
