@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import select
+
 from conftest import Cli
+from tenure.store import KIND_TABLES, Store
 
 ACCOUNTS = """account_id,name,domains,segment,lifecycle_stage,created_at
 A1,Acme Robotics,acme-robotics.com,enterprise,adoption,2024-01-15
@@ -56,3 +59,42 @@ def test_events_without_ids_get_deterministic_ids(cli: Cli, tmp_path: Path) -> N
     assert cli.json("import", "events", path)["accepted"] == 2
     again = cli.json("import", "events", path)
     assert (again["accepted"], again["duplicates"]) == (0, 2)
+
+
+def test_a_narrower_export_leaves_other_fields_alone(cli: Cli, tmp_path: Path) -> None:
+    cli.json("import", "accounts", write(tmp_path, "a.csv", ACCOUNTS))
+    narrow = "account_id,owner\nA1,Dana\n"
+    report = cli.json("import", "accounts", write(tmp_path, "owners.csv", narrow))
+    assert report["accepted"] == 1
+    again = cli.json("import", "accounts", write(tmp_path, "owners.csv", narrow))
+    assert (again["accepted"], again["duplicates"]) == (0, 1)
+    blank = "account_id,owner,segment\nA1,,\n"
+    cli.json("import", "accounts", write(tmp_path, "blank.csv", blank))
+    store = Store(cli.url)
+    table = KIND_TABLES["accounts"]
+    with store.engine.connect() as connection:
+        row = connection.execute(select(table).where(table.c.account_id == "A1")).mappings().one()
+    store.close()
+    assert row["name"] == "Acme Robotics" and row["domains"] == ["acme-robotics.com"]
+    assert row["owner"] is None and row["segment"] is None  # a blank cell in a column it carries
+
+
+def test_a_narrower_export_keeps_derived_and_default_fields(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    sqlite_cli.json("import", "accounts", write(tmp_path, "a.csv", ACCOUNTS))
+    people = "contact_id,account_id,email,persona,left_at,is_lead\nC1,A1,c1@acme-robotics.com,champion,2024-05-01,true\n"
+    sqlite_cli.json("import", "contacts", write(tmp_path, "c.csv", people))
+    titles = "contact_id,account_id,title\nC1,A1,VP Operations\n"
+    assert sqlite_cli.json("import", "contacts", write(tmp_path, "t.csv", titles))["accepted"] == 1
+    store = Store(sqlite_cli.url)
+    table = KIND_TABLES["contacts"]
+    with store.engine.connect() as connection:
+        row = connection.execute(select(table)).mappings().one()
+    store.close()
+    assert (row["title"], row["status"], row["is_lead"], row["persona"]) == (
+        "VP Operations",
+        "left",
+        True,
+        "champion",
+    )

@@ -26,6 +26,7 @@ from tenure.record.columns import (
     parse_column,
 )
 from tenure.record.fields import normalise_token
+from tenure.record.kinds import FillFrom
 from tenure.store.tables import ROW_HASH
 
 
@@ -53,7 +54,7 @@ def can_take(plan: ColumnPlan) -> bool:
         kind.append_only
         and not plan.extras
         and plan.mapping.identical_rows == "merge"
-        and all(hasattr(rule, "on_columns") for rule in kind.derive)
+        and all(isinstance(rule, FillFrom) for rule in kind.derive)
     )
 
 
@@ -80,7 +81,9 @@ def _parse(plan: ColumnPlan, batch: Batch, resolver: AccountResolver) -> ParsedB
         for spec, column, vocabulary, default in plan.steps()
     }
     for rule in kind.derive:
-        rule.on_columns(columns)  # type: ignore[attr-defined]
+        if not isinstance(rule, FillFrom):  # can_take lets only column-wise rules through
+            raise NeedsRowPath(f"{kind.name} has a rule with no column-wise form")
+        rule.on_columns(columns)
     _require(kind, columns)
     keys, hashes = _identify(kind, columns, size)  # from the file's content, before resolving
     _resolve_accounts(kind, columns, resolver)

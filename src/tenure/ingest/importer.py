@@ -287,7 +287,8 @@ class _ImportState:
         keys = [row[key] for row in ready.rows]
         hashes = [row[ROW_HASH] for row in ready.rows]
         fresh = [ready.rows[i] for i in self.sort_out(ready.numbers, keys, hashes)]
-        written = records.write(self.connection, self.kind, fresh)
+        update = self.kind.spoken_for(self.plan.carried) | {ROW_HASH, IMPORT_ID}
+        written = records.write(self.connection, self.kind, fresh, update)
         self.report.accepted += written
         self.report.duplicates += len(fresh) - written  # another writer got there first
 

@@ -38,6 +38,7 @@ class ColumnPlan:
     mapping: Mapping
     sources: dict[str, str]
     extras: tuple[str, ...]
+    present: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, kind: Kind, mapping: Mapping, columns: list[str]) -> ColumnPlan:
@@ -55,7 +56,7 @@ class ColumnPlan:
                 sources[name] = name  # seen deep in a JSON Lines file
         used = set(sources.values())
         extras = tuple(c for c in columns if c not in used and c not in mapping.ignore)
-        plan = cls(kind, mapping, sources, extras)
+        plan = cls(kind, mapping, sources, extras, frozenset(columns))
         plan.check_required(columns)
         return plan
 
@@ -106,6 +107,13 @@ class ColumnPlan:
         skip = self.consumed
         found = {c: jsonable(v) for c, v in row.items() if c not in skip and not is_blank(v)}
         return found or None
+
+    @property
+    def carried(self) -> frozenset[str]:
+        """Fields this file speaks for: fed by one of its columns or by a mapping default."""
+        fed = {name for name, column in self.sources.items() if column in self.present}
+        extra = {self.kind.extra_field} if self.extras else set()
+        return frozenset(fed | set(self.mapping.defaults) | extra)
 
     @property
     def consumed(self) -> frozenset[str]:

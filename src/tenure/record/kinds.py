@@ -6,7 +6,7 @@ JSON Schema and the documentation are all derived. Add a field here and every fa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -50,7 +50,7 @@ class Kind:
     time_field: str
     append_only: bool = False
     required_columns: tuple[tuple[str, ...], ...] = ()
-    derive: tuple[Derivation, ...] = ()
+    derive: tuple[Rule | FillFrom, ...] = ()
     extra_field: str = "attributes"
     _by_name: Mapping[str, Field] = field(init=False, repr=False, compare=False)
 
@@ -71,6 +71,14 @@ class Kind:
     def references(self) -> dict[str, str]:
         """Field name to the kind it refers to."""
         return {f.name: f.references for f in self.fields if f.references}
+
+    def spoken_for(self, carried: Collection[str]) -> set[str]:
+        """The fields a file carrying ``carried`` speaks for, with those its rules derive."""
+        found = set(carried)
+        for rule in self.derive:
+            if found.intersection(rule.uses):
+                found.update(rule.sets)
+        return found
 
     def column_groups(self) -> tuple[tuple[str, ...], ...]:
         """Groups of fields of which a file must carry at least one each (one-of groups)."""
@@ -145,6 +153,14 @@ class FillFrom:
     target: str
     source: str
 
+    @property
+    def uses(self) -> tuple[str, ...]:
+        return (self.source,)
+
+    @property
+    def sets(self) -> tuple[str, ...]:
+        return (self.target,)
+
     def __call__(self, record: Record) -> None:
         if record.get(self.target) is None and record.get(self.source) is not None:
             record[self.target] = record[self.source]
@@ -157,7 +173,19 @@ class FillFrom:
             columns[self.target] = columns[self.source]
 
 
-def not_before(later: str, earlier: str) -> Derivation:
+@dataclass(frozen=True)
+class Rule:
+    """A rule across fields: the function, the fields it reads and the fields it may set."""
+
+    apply: Derivation
+    uses: tuple[str, ...] = ()
+    sets: tuple[str, ...] = ()
+
+    def __call__(self, record: Record) -> None:
+        self.apply(record)
+
+
+def not_before(later: str, earlier: str) -> Rule:
     """A rule: ``later`` may not precede ``earlier`` when both are set."""
 
     def rule(record: Record) -> None:
@@ -165,11 +193,10 @@ def not_before(later: str, earlier: str) -> Derivation:
         if a is not None and b is not None and a < b:
             raise RecordError(later, f"{a} is before {earlier} {b}")
 
-    rule.__doc__ = f"{later} is not before {earlier}"
-    return rule
+    return Rule(rule, uses=(later, earlier))
 
 
-def duration_pair(instant: str, start: str, amount: str, unit: timedelta) -> Derivation:
+def duration_pair(instant: str, start: str, amount: str, unit: timedelta) -> Rule:
     """A rule: fill ``instant`` from ``start + amount`` or ``amount`` from the two instants."""
 
     def rule(record: Record) -> None:
@@ -184,5 +211,4 @@ def duration_pair(instant: str, start: str, amount: str, unit: timedelta) -> Der
         except (OverflowError, ValueError):
             raise RecordError(amount, f"{record.get(amount)} is out of range") from None
 
-    rule.__doc__ = f"{instant} = {start} + {amount}, whichever is missing"
-    return rule
+    return Rule(rule, uses=(instant, start, amount), sets=(instant, amount))

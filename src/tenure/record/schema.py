@@ -25,6 +25,7 @@ from tenure.record.kinds import (
     Kind,
     Record,
     RecordError,
+    Rule,
     duration_pair,
     not_before,
 )
@@ -108,7 +109,7 @@ CONTACTS = Kind(
     key="contact_id",
     time_field="created_at",
     required_columns=(("contact_id", "email"), ("account_id", "email", "company")),
-    derive=(_contact_status,),
+    derive=(Rule(_contact_status, uses=("email", "left_at"), sets=("contact_id", "status")),),
     fields=(
         _id("contact_id", "Stable identifier; the email is used when absent."),
         _account(required=False),
@@ -159,7 +160,7 @@ SUBSCRIPTIONS = Kind(
     time_field="start_date",
     required_columns=(("mrr", "arr"),),
     derive=(
-        _subscription_money,
+        Rule(_subscription_money, uses=("mrr", "arr"), sets=("mrr", "arr")),
         not_before("end_date", "start_date"),
         not_before("renewal_date", "start_date"),
     ),
@@ -209,7 +210,10 @@ INVOICES = Kind(
     key="invoice_id",
     time_field="issued_at",
     append_only=True,
-    derive=(_invoice_status, not_before("due_date", "issued_at")),
+    derive=(
+        Rule(_invoice_status, uses=("paid_at",), sets=("status",)),
+        not_before("due_date", "issued_at"),
+    ),
     fields=(
         _id("invoice_id", "Invoice number; derived from the row when absent."),
         _account(),
@@ -290,6 +294,12 @@ EVENTS = Kind(
     ),
 )
 
+
+def _ticket_status(record: Record) -> None:
+    if record.get("status") is None:
+        record["status"] = "solved" if record.get("resolved_at") else "open"
+
+
 TICKETS = Kind(
     name="tickets",
     title="Support ticket",
@@ -303,7 +313,7 @@ TICKETS = Kind(
         duration_pair("resolved_at", "opened_at", "resolution_hours", timedelta(hours=1)),
         not_before("first_response_at", "opened_at"),
         not_before("resolved_at", "opened_at"),
-        lambda r: r.setdefault("status", "solved" if r.get("resolved_at") else "open"),
+        Rule(_ticket_status, uses=("resolved_at",), sets=("status",)),
     ),
     fields=(
         _id("ticket_id", "Ticket number."),
@@ -367,7 +377,7 @@ RESPONSES = Kind(
     time_field="responded_at",
     append_only=True,
     required_columns=(("account_id", "contact_email"),),
-    derive=(_response_scale,),
+    derive=(Rule(_response_scale, uses=("score", "survey")),),
     fields=(
         _id("response_id", "Response id; derived from the row when absent."),
         _account(required=False),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import psycopg
@@ -24,13 +24,19 @@ def _insert(connection: Connection, table: Table) -> Any:
     return dialect.insert(table)
 
 
-def write(connection: Connection, kind: Kind, rows: Sequence[dict[str, Any]]) -> int:
+def write(
+    connection: Connection,
+    kind: Kind,
+    rows: Sequence[dict[str, Any]],
+    update: Collection[str] | None = None,
+) -> int:
     """Store ``rows`` (complete column dicts, new or changed) and return how many were written.
 
     Events and other append-only kinds are inserted once per id and never changed. Entities
-    (accounts, subscriptions...) are upserted by natural key. The caller decides beforehand, from
-    :func:`stored_hashes`, which rows are new or changed; the ON CONFLICT clauses only guard
-    against another writer racing it.
+    (accounts, subscriptions...) are upserted by natural key; a stored entity gets only the
+    ``update`` columns (default: all), so a file that lacks a column leaves it as it was. The
+    caller decides beforehand, from :func:`stored_hashes`, which rows are new or changed; the ON
+    CONFLICT clauses only guard against another writer racing it.
     """
     if not rows:
         return 0
@@ -43,7 +49,11 @@ def write(connection: Connection, kind: Kind, rows: Sequence[dict[str, Any]]) ->
         excluded = stmt.excluded  # type: ignore[attr-defined]
         stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
             index_elements=[key],
-            set_={c.name: excluded[c.name] for c in table.columns if c.name != kind.key},
+            set_={
+                c.name: excluded[c.name]
+                for c in table.columns
+                if c.name != kind.key and (update is None or c.name in update)
+            },
             where=table.c[ROW_HASH] != excluded[ROW_HASH],
         )
     result = connection.execute(stmt.returning(key), list(rows))
