@@ -18,20 +18,7 @@ from tenure import quality
 from tenure.record import KINDS
 
 # The order files must be imported in: parents before the records that name them.
-ORDER = (
-    "accounts",
-    "contacts",
-    "subscriptions",
-    "invoices",
-    "payments",
-    "events",
-    "tickets",
-    "responses",
-    "touchpoints",
-    "milestones",
-    "opportunities",
-    "outcomes",
-)
+ORDER = tuple(KINDS)
 HEADERS = {
     "accounts": "account_id,name,parent_account_id,lifecycle_stage,created_at",
     "subscriptions": "subscription_id,account_id,mrr,start_date,end_date,status,is_trial",

@@ -14,20 +14,7 @@ from conftest import Cli
 from tenure import __version__
 from tenure.record import KINDS
 
-ALL_KINDS = (
-    "accounts",
-    "contacts",
-    "subscriptions",
-    "invoices",
-    "payments",
-    "events",
-    "tickets",
-    "responses",
-    "touchpoints",
-    "milestones",
-    "opportunities",
-    "outcomes",
-)
+ALL_KINDS = tuple(KINDS)
 
 # One valid record of each kind, as the schema describes it.
 SAMPLES: dict[str, dict[str, Any]] = {

@@ -39,20 +39,7 @@ Row = dict[str, Cell]
 Progress = Callable[[int, int], None]
 T = TypeVar("T")
 
-KIND_ORDER = (
-    "accounts",
-    "contacts",
-    "subscriptions",
-    "invoices",
-    "payments",
-    "events",
-    "tickets",
-    "responses",
-    "touchpoints",
-    "milestones",
-    "opportunities",
-    "outcomes",
-)
+KIND_ORDER = tuple(KINDS)  # the record declares its kinds parents first: the import order
 
 # ----------------------------------------------------------------------------- vocabularies
 
