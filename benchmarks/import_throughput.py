@@ -175,6 +175,35 @@ def measure(rows: int, repeat: int) -> list[dict[str, object]]:
     return results
 
 
+# VmHWM is this process's own peak (ru_maxrss would carry the parent's peak across exec).
+MEMORY_PROBE = """
+import sys
+from pathlib import Path
+from tenure.ingest import import_file
+from tenure.store import Store
+store = Store(sys.argv[1]); store.upgrade()
+import_file(store, "accounts", sys.argv[2])
+import_file(store, "events", sys.argv[3])
+status = Path("/proc/self/status").read_text().splitlines()
+print(next(line.split()[1] for line in status if line.startswith("VmHWM")))
+"""
+
+
+def peak_memory_mib(folder: Path, rows: int) -> float:
+    """Peak resident memory of a fresh process importing ``rows`` events from CSV."""
+    sub = folder / f"mem-{rows}"
+    sub.mkdir()
+    accounts_csv, events_csv, _ = make_files(sub, rows)
+    url = f"sqlite:///{sub / 'tenure.db'}"
+    done = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, url, str(accounts_csv), str(events_csv)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(done.stdout.split()[-1]) / 1024
+
+
 def machine() -> str:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     cpu = platform.processor() or platform.machine()
@@ -187,7 +216,7 @@ def machine() -> str:
     )
 
 
-def write_results(results: list[dict[str, object]], path: Path) -> None:
+def write_results(results: list[dict[str, object]], memory: dict[int, float], path: Path) -> None:
     references = {"sqlite": "sqlite3 shell `.import`", "postgresql": "`COPY ... FROM STDIN`"}
     lines = [
         "",
@@ -208,6 +237,17 @@ def write_results(results: list[dict[str, object]], path: Path) -> None:
         f"{references[str(r['backend'])]} | {r['reference_rows_per_s']:,} | {r['ratio']} |"
         for r in results
     ]
+    small, large = sorted(memory)
+    lines += [
+        "",
+        "Peak memory of a fresh process importing events from CSV into SQLite (streaming: it "
+        "should not grow with the file):",
+        "",
+        "| rows | peak resident memory | ratio to the smaller file |",
+        "|---:|---:|---:|",
+        f"| {small:,} | {memory[small]:.0f} MiB | 1.00 |",
+        f"| {large:,} | {memory[large]:.0f} MiB | {memory[large] / memory[small]:.2f} |",
+    ]
     header = "# Benchmark results\n\nAppended by `make bench`; newest last.\n"
     existing = path.read_text() if path.exists() else header
     path.write_text(existing.rstrip("\n") + "\n" + "\n".join(lines) + "\n")
@@ -222,7 +262,10 @@ def main() -> None:
     if shutil.which("sqlite3") is None:
         sys.exit("the sqlite3 shell is needed for the reference: apt-get install sqlite3")
     results = measure(args.rows, args.repeat)
-    write_results(results, args.results)
+    with tempfile.TemporaryDirectory(prefix="tenure-mem-") as scratch:
+        memory = {n: peak_memory_mib(Path(scratch), n) for n in (args.rows // 4, args.rows)}
+    print(json.dumps({"peak_memory_mib": memory}))
+    write_results(results, memory, args.results)
     print(f"written to {args.results}")
 
 

@@ -1,6 +1,7 @@
 """Ingestion: files of every kind, through mapping files, idempotently."""
 
-from tenure.ingest.importer import ImportRefused, ImportReport, RowError, import_file
+from tenure.ingest.importer import ImportRefused, import_file
+from tenure.ingest.ledger import ImportReport, RowError
 from tenure.ingest.mapping import Mapping, MappingError, load_mapping
 
 __all__ = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +19,7 @@ from sqlalchemy import Connection, insert, update
 from tenure.identity import Match
 from tenure.ingest import review
 from tenure.ingest.columnar import ParsedBatch, can_take, parse_batch
+from tenure.ingest.ledger import ImportReport, Ledger, RowError
 from tenure.ingest.mapping import Mapping, MappingError, load_mapping
 from tenure.ingest.rows import (
     AccountResolver,
@@ -30,7 +31,7 @@ from tenure.ingest.sources import Batch, RawRow, Source, SourceError, open_sourc
 from tenure.record import Kind, Record, kind_named
 from tenure.record.columns import NeedsRowPath
 from tenure.store import Store, records
-from tenure.store.tables import IMPORT_ID, KIND_TABLES, ROW_HASH, imports, rejections
+from tenure.store.tables import IMPORT_ID, KIND_TABLES, ROW_HASH, imports
 
 Progress = Callable[[int, int], None]
 Engine = Literal["auto", "rows"]
@@ -38,39 +39,6 @@ Engine = Literal["auto", "rows"]
 
 class ImportRefused(ValueError):
     """The file as a whole was refused; nothing was written. The message says why."""
-
-
-@dataclass(frozen=True)
-class RowError:
-    row: int
-    field: str
-    reason: str
-
-
-@dataclass
-class ImportReport:
-    """What happened to every row of one import."""
-
-    kind: str
-    source: str
-    format: str = ""
-    encoding: str | None = None
-    delimiter: str | None = None
-    rows: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    held_for_review: int = 0
-    errors: list[RowError] = field(default_factory=list)
-    errors_shown: int = 0
-    warnings: list[str] = field(default_factory=list)
-    import_id: int | None = None
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["errors"] = [asdict(e) for e in self.errors]
-        return data
 
 
 @dataclass
@@ -177,7 +145,7 @@ class _ImportState:
             importer.engine == "auto" and can_take(plan) and records.supports_bulk(connection)
         )
         self.parse = plan.parser()
-        self.pending_errors: list[RowError] = []
+        self.ledger = Ledger(connection, self.kind, report, importer.max_errors)
 
     def take(self, batch: Batch) -> None:
         self.report.rows += len(batch)
@@ -190,47 +158,26 @@ class _ImportState:
                 self.write_parsed(batch.numbers, parsed)
                 return
         for number, reason in batch.broken:
-            self.reject([RowError(number, "_row", reason)])
+            self.ledger.reject(RowError(number, "_row", reason))
         ready = _Batch()
         for number, row in zip(batch.numbers, batch.rows(), strict=True):
             self.take_row(number, row, ready)
         self.write(ready)
-        self.flush_errors()
+        self.ledger.flush()
 
     def write_parsed(self, numbers: list[int], parsed: ParsedBatch) -> None:
         """Write a batch the column-wise engine took; count duplicates and conflicts."""
-        fresh = self.sort_out(numbers, parsed.keys, parsed.hashes)
+        fresh = self.ledger.fresh(numbers, parsed.keys, parsed.hashes)
         table = parsed.table(fresh, {IMPORT_ID: self.report.import_id})
         written = records.insert_new(self.connection, self.kind, table)
-        self.report.accepted += written
-        self.report.duplicates += len(fresh) - written
-        self.flush_errors()
-
-    def sort_out(self, numbers: list[int], keys: list[str], hashes: list[str]) -> list[int]:
-        """Indexes of the rows to write; the others are counted as duplicates or conflicts."""
-        first: dict[str, int] = {}
-        later: list[int] = []
-        for index, key in enumerate(keys):
-            if key in first:
-                later.append(index)
-            else:
-                first[key] = index
-        stored = records.stored_hashes(self.connection, self.kind, first)
-        fresh = []
-        for key, index in first.items():
-            previous = stored.get(key)
-            if previous is None or (previous != hashes[index] and not self.kind.append_only):
-                fresh.append(index)
-            else:
-                self.settle(numbers[index], key, hashes[index], previous)
-        for index in later:
-            self.settle(numbers[index], keys[index], hashes[index], hashes[first[keys[index]]])
-        return fresh
+        self.ledger.accepted(written)
+        self.ledger.duplicate(len(fresh) - written)  # another writer got there first
+        self.ledger.flush()
 
     def take_row(self, number: int, row: RawRow, ready: _Batch) -> None:
         record, problems = self.parse(row)
         if problems:
-            self.reject([RowError(number, name, reason) for name, reason in problems])
+            self.ledger.reject(*(RowError(number, name, reason) for name, reason in problems))
             return
         extras = self.plan.extra_values(row)
         if extras:
@@ -242,7 +189,7 @@ class _ImportState:
             return
         settled = self.resolver.resolve(self.kind, record)
         if isinstance(settled, tuple):
-            self.reject([RowError(number, *settled)])
+            self.ledger.reject(RowError(number, *settled))
         elif isinstance(settled, Match) and not settled.matched:
             self.hold(number, record, settled, digest)
         else:
@@ -261,19 +208,14 @@ class _ImportState:
     def repeat(self, number: int, record: Record, digest: str, earlier: tuple[str, int]) -> None:
         first_hash, first_row = earlier
         if first_hash == digest:
-            self.report.duplicates += 1
+            self.ledger.duplicate()
             return
         key = self.kind.key
-        self.reject(
-            [
-                RowError(
-                    number,
-                    key,
-                    f"{key} {record[key]!r} appears again (first at row "
-                    f"{first_row}) with different values; the first stays",
-                )
-            ]
+        reason = (
+            f"{key} {record[key]!r} appears again (first at row {first_row}) with "
+            "different values; the first stays"
         )
+        self.ledger.reject(RowError(number, key, reason))
 
     def complete(self, record: Record, digest: str) -> dict[str, Any]:
         row = {name: record.get(name) for name in self.importer.columns}
@@ -286,60 +228,25 @@ class _ImportState:
         key = self.kind.key
         keys = [row[key] for row in ready.rows]
         hashes = [row[ROW_HASH] for row in ready.rows]
-        fresh = [ready.rows[i] for i in self.sort_out(ready.numbers, keys, hashes)]
+        fresh = [ready.rows[i] for i in self.ledger.fresh(ready.numbers, keys, hashes)]
         update = self.kind.spoken_for(self.plan.carried) | {ROW_HASH, IMPORT_ID}
         written = records.write(self.connection, self.kind, fresh, update)
-        self.report.accepted += written
-        self.report.duplicates += len(fresh) - written  # another writer got there first
-
-    def settle(self, number: int, key: str, digest: str, stored_hash: str) -> None:
-        """Count a row not written: a duplicate of what is stored, or a conflicting id."""
-        if stored_hash == digest:
-            self.report.duplicates += 1
-        else:
-            name = self.kind.key
-            reason = f"{name} {key!r} is already stored with different values"
-            self.reject([RowError(number, name, reason)])
+        self.ledger.accepted(written)
+        self.ledger.duplicate(len(fresh) - written)  # another writer got there first
 
     def hold(self, number: int, record: Record, match: Match, digest: str) -> None:
         """Keep a record whose account is unsure for review (once, however often it comes)."""
         key = record[self.kind.key]
         stored = records.stored_hashes(self.connection, self.kind, [key]).get(key)
         if stored is not None:
-            self.settle(number, key, digest, stored)
+            self.ledger.settle(number, key, digest, stored)
         elif review.hold(self.connection, self.report.import_id, self.kind, record, match, digest):
-            self.report.accepted += 1
-            self.report.held_for_review += 1
+            self.ledger.accepted(held=True)
         else:
-            self.report.duplicates += 1
-
-    def reject(self, errors: list[RowError]) -> None:
-        self.report.rejected += 1
-        for error in errors:
-            if self.report.errors_shown < self.importer.max_errors:
-                self.report.errors.append(error)
-                self.report.errors_shown += 1
-        self.pending_errors.extend(errors)
-
-    def flush_errors(self) -> None:
-        if not self.pending_errors:
-            return
-        self.connection.execute(
-            insert(rejections),
-            [
-                {
-                    "import_id": self.report.import_id,
-                    "row": e.row,
-                    "field": e.field,
-                    "reason": e.reason[:2000],
-                }
-                for e in self.pending_errors
-            ],
-        )
-        self.pending_errors = []
+            self.ledger.duplicate()
 
     def finish(self) -> None:
-        self.flush_errors()
+        self.ledger.flush()
         repeats = self.identity.identical_repeats
         if repeats:
             self.report.warnings.append(
