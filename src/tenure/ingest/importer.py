@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from tenure.ingest import review
 from tenure.ingest.columnar import ParsedBatch, can_take, parse_batch
 from tenure.ingest.ledger import ImportReport, Ledger, RowError
 from tenure.ingest.mapping import Mapping, MappingError, load_mapping
+from tenure.ingest.readahead import ReadAhead
 from tenure.ingest.rows import (
     AccountResolver,
     ColumnPlan,
@@ -89,8 +90,8 @@ class Importer:
         with self.store.transaction() as connection:
             report.import_id = self._open_log(connection, source, digest)
             state = _ImportState(self, connection, plan, report)
-            for batch in source.batches():
-                state.take(batch)
+            for batch, parsed in state.prepared(source.batches()):
+                state.take(batch, parsed)
                 if progress:
                     progress(source.bytes_read, source.size)
             state.finish()
@@ -147,16 +148,24 @@ class _ImportState:
         self.parse = plan.parser()
         self.ledger = Ledger(connection, self.kind, report, importer.max_errors)
 
-    def take(self, batch: Batch) -> None:
+    def prepared(self, batches: Iterator[Batch]) -> Iterator[tuple[Batch, ParsedBatch | None]]:
+        """Batches with their column-wise parse (None: take the row path), read ahead."""
+        if not self.columnar:
+            return ((batch, None) for batch in batches)
+        self.resolver.preload()  # the read-ahead worker must not touch the database
+        return iter(ReadAhead(batches, self.parse_columns))
+
+    def parse_columns(self, batch: Batch) -> ParsedBatch | None:
+        try:
+            return parse_batch(self.plan, batch, self.resolver)
+        except NeedsRowPath:
+            return None  # the row path takes it, and names every problem
+
+    def take(self, batch: Batch, parsed: ParsedBatch | None) -> None:
         self.report.rows += len(batch)
-        if self.columnar:
-            try:
-                parsed = parse_batch(self.plan, batch, self.resolver)
-            except NeedsRowPath:
-                pass  # the row path takes it, and names every problem
-            else:
-                self.write_parsed(batch.numbers, parsed)
-                return
+        if parsed is not None:
+            self.write_parsed(batch.numbers, parsed)
+            return
         for number, reason in batch.broken:
             self.ledger.reject(RowError(number, "_row", reason))
         ready = _Batch()

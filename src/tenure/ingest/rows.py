@@ -203,6 +203,7 @@ class AccountResolver:
     _subscriptions: dict[str, Any] | None = None
     _directory: AccountDirectory | None = None
     _account_array: pa.Array | None = None
+    _subscription_arrays: tuple[pa.Array, pa.Array] | None = None
 
     def accounts(self) -> set[str]:
         if self._accounts is None:
@@ -218,6 +219,11 @@ class AccountResolver:
         found = self._subscriptions.get(subscription_id)
         return None if found is None else str(found)
 
+    def preload(self) -> None:
+        """Load every lookup now, so that later calls never touch the database."""
+        self.account_array()
+        self.subscription_account("")
+
     def account_array(self) -> pa.Array:
         """The known account ids as an Arrow array (for the column-wise engine)."""
         if self._account_array is None:
@@ -226,10 +232,14 @@ class AccountResolver:
 
     def subscription_column(self, subscription_ids: pa.Array) -> pa.Array:
         """The account of each subscription id (null where unknown)."""
-        self.subscription_account("")
-        known = self._subscriptions or {}
-        keys = pa.array(list(known), pa.string())
-        owners = pa.array([str(v) for v in known.values()], pa.string())
+        if self._subscription_arrays is None:
+            self.subscription_account("")
+            known = self._subscriptions or {}
+            self._subscription_arrays = (
+                pa.array(list(known), pa.string()),
+                pa.array([str(v) for v in known.values()], pa.string()),
+            )
+        keys, owners = self._subscription_arrays
         return owners.take(pc.index_in(subscription_ids.cast(pa.string()), value_set=keys))
 
     def directory(self) -> AccountDirectory:
