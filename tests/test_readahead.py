@@ -44,3 +44,18 @@ def test_an_undecodable_byte_deep_in_a_file_refuses_it_whole(cli: Cli, tmp_path:
     data = cli.json("import", "events", path, code=1)
     assert "decode" in data["error"]
     assert cli.json("summary")["records"]["events"] == 0
+
+
+def test_a_ragged_row_deep_in_a_csv_is_rejected_with_its_number(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("account_id,name\nA1,Acme\n")
+    cli.json("import", "accounts", tmp_path / "a.csv")
+    rows = [f"A1,login,2024-03-01T10:00:{i % 60:02d}Z,e{i}" for i in range(25_000)]
+    rows[20_000] += ",surplus"
+    rows[20_001] = 'A1,"a ""quoted"", multi\nline event",2024-03-01T11:00:00Z,q1'
+    path = tmp_path / "events.csv"
+    path.write_text("account_id,event,timestamp,event_id\r\n" + "\r\n".join(rows) + "\r\n")
+    report = cli.json("import", "events", path)
+    assert (report["rows"], report["accepted"], report["rejected"]) == (25_000, 24_999, 1)
+    assert report["errors"] == [
+        {"row": 20_001, "field": "_row", "reason": "has 5 cells but the header has 4 columns"}
+    ]

@@ -75,6 +75,9 @@ _LEGAL_SUFFIX = re.compile(
 )
 
 
+DEFAULT_THRESHOLD = 0.9  # TENURE_MATCH_THRESHOLD's default (tenure.settings)
+
+
 def normalise_company(name: str) -> str:
     """``"ACME Robotics, Inc."`` -> ``"acme robotics"``: what fuzzy matching compares."""
     text = _LEGAL_SUFFIX.sub("", name.strip().lower())
@@ -107,7 +110,7 @@ class Match:
 class AccountDirectory:
     """What matching needs to know about the accounts: their names and domains."""
 
-    threshold: float = 0.9
+    threshold: float = DEFAULT_THRESHOLD
     by_domain: dict[str, set[str]] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
 

@@ -9,6 +9,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tenure.identity import DEFAULT_THRESHOLD
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -34,7 +36,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "TENURE_MATCH_THRESHOLD",
-        "0.9",
+        str(DEFAULT_THRESHOLD),
         "Lowest confidence (0 to 1) at which a contact or event is matched to an account by fuzzy "
         "company name; below it the record waits in the review list (`tenure matches`).",
     ),
@@ -46,7 +48,7 @@ class Settings:
     """The settings in force for one run."""
 
     database_url: str = "sqlite:///tenure.db"
-    match_threshold: float = 0.9
+    match_threshold: float = DEFAULT_THRESHOLD
 
 
 def load(environ: Mapping[str, str] | None = None, **overrides: str | None) -> Settings:

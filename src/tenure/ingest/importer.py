@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, insert, update
 
-from tenure.identity import Match
+from tenure.identity import DEFAULT_THRESHOLD, Match
 from tenure.ingest import review
 from tenure.ingest.columnar import ParsedBatch, can_take, parse_batch
 from tenure.ingest.ledger import ImportReport, Ledger, RowError
@@ -28,7 +28,14 @@ from tenure.ingest.rows import (
     MissingColumns,
     RowIdentity,
 )
-from tenure.ingest.sources import Batch, RawRow, Source, SourceError, open_source
+from tenure.ingest.sources import (
+    Batch,
+    FastReaderGaveUp,
+    RawRow,
+    Source,
+    SourceError,
+    open_source,
+)
 from tenure.record import Kind, Record, kind_named
 from tenure.record.columns import NeedsRowPath
 from tenure.store import Store, records
@@ -59,7 +66,7 @@ class Importer:
         kind: Kind,
         mapping: Mapping,
         *,
-        threshold: float = 0.9,
+        threshold: float = DEFAULT_THRESHOLD,
         max_errors: int = 1000,
         engine: Engine = "auto",
     ) -> None:
@@ -280,7 +287,7 @@ def import_file(
     path: str | Path,
     mapping: str | Path | None = None,
     *,
-    threshold: float = 0.9,
+    threshold: float = DEFAULT_THRESHOLD,
     progress: Progress | None = None,
     max_errors: int = 1000,
     engine: Engine = "auto",
@@ -299,13 +306,22 @@ def import_file(
         rules = load_mapping(mapping, target) if mapping is not None else Mapping(kind=target.name)
     except MappingError as err:
         raise ImportRefused(str(err)) from None
-    try:
-        source = open_source(Path(path), rules.format, rules.delimiter, rules.encoding)
-    except SourceError as err:
-        raise ImportRefused(str(err)) from None
     importer = Importer(
         store, target, rules, threshold=threshold, max_errors=max_errors, engine=engine
     )
+    try:
+        return _run(importer, Path(path), rules, progress, fast=engine == "auto")
+    except FastReaderGaveUp:  # the whole import was rolled back: read it the reference way
+        return _run(importer, Path(path), rules, progress, fast=False)
+
+
+def _run(
+    importer: Importer, path: Path, rules: Mapping, progress: Progress | None, fast: bool
+) -> ImportReport:
+    try:
+        source = open_source(path, rules.format, rules.delimiter, rules.encoding, fast)
+    except SourceError as err:
+        raise ImportRefused(str(err)) from None
     try:
         return importer.run(source, progress)
     except SourceError as err:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 RawRow = dict[str, Any]
@@ -37,6 +38,11 @@ _DELIMITERS = (",", ";", "\t", "|")
 
 class SourceError(ValueError):
     """The file as a whole cannot be read; nothing from it is imported."""
+
+
+class FastReaderGaveUp(Exception):
+    """Arrow's CSV reader met something it reads differently (or not at all): read the file again
+    with Python's csv module, which is the reference for row numbers and error messages."""
 
 
 @dataclass
@@ -124,9 +130,17 @@ class Source:
 
 
 def open_source(
-    path: Path, format: str | None = None, delimiter: str | None = None, encoding: str | None = None
+    path: Path,
+    format: str | None = None,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    fast: bool = True,
 ) -> Source:
-    """Open ``path`` for reading; the format comes from the suffix unless given."""
+    """Open ``path`` for reading; the format comes from the suffix unless given.
+
+    ``fast`` lets a plain UTF-8 CSV be read by Arrow's multi-threaded reader; it raises
+    :class:`FastReaderGaveUp` on anything unusual, and the caller reads again with ``fast=False``.
+    """
     if not path.exists():
         raise SourceError(f"{path}: no such file")
     if path.is_dir():
@@ -140,7 +154,9 @@ def open_source(
             f"{path}: cannot tell the format from the suffix {path.suffix!r}; use .csv, .jsonl or "
             ".parquet, or set format: in a mapping file"
         )
-    opener = {"csv": _open_csv, "jsonl": _open_jsonl, "parquet": _open_parquet}[kind]
+    if kind == "csv":
+        return _open_csv(path, size, delimiter, encoding, fast)
+    opener = {"jsonl": _open_jsonl, "parquet": _open_parquet}[kind]
     return opener(path, size, delimiter, encoding)
 
 
@@ -171,7 +187,9 @@ def _detect_delimiter(header: str) -> str:
     return best if counts[best] else ","
 
 
-def _open_csv(path: Path, size: int, delimiter: str | None, encoding: str | None) -> Source:
+def _open_csv(
+    path: Path, size: int, delimiter: str | None, encoding: str | None, fast: bool = False
+) -> Source:
     raw = path.open("rb")
     sample = raw.read(SAMPLE_BYTES)
     raw.seek(0)
@@ -191,10 +209,58 @@ def _open_csv(path: Path, size: int, delimiter: str | None, encoding: str | None
     used = delimiter or _detect_delimiter(header_line)
     columns = _header(header_line, used, path)
     source = Source(path, "csv", columns, size, encoding, used, warnings)
+    first_line_is_header = bool(sample.split(b"\n", 1)[0].strip())
+    if fast and encoding == "utf-8" and used != "whitespace" and first_line_is_header:
+        text.close()
+        return _arrow_csv(source)
     source._rows = _csv_batches(text, columns, used, path)
     source._position = raw.tell
     source._close = text.close
     return source
+
+
+def _arrow_csv(source: Source) -> Source:
+    """Read with Arrow: every cell as text, exactly as Python's csv module would give it."""
+    handle = source.path.open("rb")
+    options = {
+        "read_options": pacsv.ReadOptions(
+            column_names=source.columns, skip_rows=1, block_size=1 << 20
+        ),
+        "parse_options": pacsv.ParseOptions(delimiter=source.delimiter, newlines_in_values=True),
+        "convert_options": pacsv.ConvertOptions(
+            column_types=dict.fromkeys(source.columns, pa.string()),
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    }
+    try:
+        reader = pacsv.open_csv(handle, **options)
+    except pa.ArrowException as err:
+        handle.close()
+        raise FastReaderGaveUp(str(err)) from None
+    source._rows = _arrow_csv_batches(reader, source.columns, handle)
+    source._position = handle.tell
+    source._close = handle.close
+    return source
+
+
+def _arrow_csv_batches(reader: Any, columns: list[str], handle: BinaryIO) -> Iterator[Batch]:
+    number = 0
+    try:
+        while True:
+            try:
+                record_batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except pa.ArrowException as err:
+                raise FastReaderGaveUp(str(err)) from None
+            size = record_batch.num_rows
+            if size:
+                numbers = list(range(number + 1, number + size + 1))
+                yield Batch(columns, numbers=numbers, arrow=record_batch)
+                number += size
+    finally:
+        handle.close()
 
 
 def _first_line(text: io.TextIOWrapper, path: Path) -> str:
