@@ -201,8 +201,11 @@ def render_import(report: ImportReport, brief: bool = False) -> None:
 @app.command("check")
 def check_command(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Report inconsistencies in the stored record, per kind, with counts and examples."""
-    with opened(db, as_json) as tenure:
-        findings = run_checks(tenure.store)
+    with opened(db, as_json) as tenure, step_progress(not as_json) as step:
+        findings = run_checks(
+            tenure.store,
+            progress=(lambda done, total: step("checking", done, total)) if step else None,
+        )
     if as_json:
         emit_json({"warnings": [f.as_dict() for f in findings]})
         return

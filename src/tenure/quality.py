@@ -334,15 +334,19 @@ def _quoted(reason: str) -> list[str]:
     return [found[1] if found else reason]
 
 
-def run_checks(store: Store, today: date | None = None) -> list[Finding]:
-    """Every finding, in a stable order (by kind, then code)."""
+def run_checks(
+    store: Store, today: date | None = None, progress: Callable[[int, int], None] | None = None
+) -> list[Finding]:
+    """Every finding, in a stable order (by kind, then code); ``progress(done, total)`` per check."""
     found: list[Finding] = []
     with store.engine.connect() as connection:
         ctx = CheckContext(connection, today or date.today())
-        for fn in CHECKS:
+        for done, fn in enumerate(CHECKS, start=1):
             result = fn(ctx)
             if isinstance(result, Finding):
                 found.append(result)
             elif result:
                 found.extend(result)
+            if progress:
+                progress(done, len(CHECKS))
     return sorted(found, key=lambda f: (list(KINDS).index(f.kind), f.code))
