@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -202,15 +203,14 @@ def _open_csv(
             raise
     text = io.TextIOWrapper(raw, encoding=encoding, newline="", errors="strict")
     try:
-        header_line = _first_line(text, path)
+        header_line, skipped = _first_line(text, path)
     except SourceError:
         text.close()
         raise
     used = delimiter or _detect_delimiter(header_line)
     columns = _header(header_line, used, path)
     source = Source(path, "csv", columns, size, encoding, used, warnings)
-    first_line_is_header = bool(sample.split(b"\n", 1)[0].strip())
-    if fast and encoding == "utf-8" and used != "whitespace" and first_line_is_header:
+    if fast and encoding == "utf-8" and skipped == 0 and _arrow_can_split(used, columns):
         text.close()
         return _arrow_csv(source)
     source._rows = _csv_batches(text, columns, used, path)
@@ -219,29 +219,46 @@ def _open_csv(
     return source
 
 
+def _arrow_can_split(delimiter: str, columns: list[str]) -> bool:
+    """Where Arrow's reader provably splits rows as Python's does (else the reference reads).
+
+    An ASCII delimiter; more than one column (Python skips a blank line of a one-column file,
+    Arrow keeps it as a row).
+    """
+    return (
+        delimiter.isascii()
+        and delimiter not in ('"', "\r", "\n", "whitespace")
+        and len(columns) > 1
+    )
+
+
 def _arrow_csv(source: Source) -> Source:
     """Read with Arrow: every cell as text, exactly as Python's csv module would give it."""
     handle = source.path.open("rb")
-    options = {
-        "read_options": pacsv.ReadOptions(
-            column_names=source.columns, skip_rows=1, block_size=1 << 20
-        ),
-        "parse_options": pacsv.ParseOptions(delimiter=source.delimiter, newlines_in_values=True),
-        "convert_options": pacsv.ConvertOptions(
-            column_types=dict.fromkeys(source.columns, pa.string()),
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    }
     try:
-        reader = pacsv.open_csv(handle, **options)
-    except pa.ArrowException as err:
+        reader = pacsv.open_csv(
+            handle,
+            read_options=pacsv.ReadOptions(
+                column_names=source.columns, skip_rows=1, block_size=1 << 20
+            ),
+            parse_options=pacsv.ParseOptions(delimiter=source.delimiter, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(source.columns, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowException, ValueError, TypeError) as err:
         handle.close()
         raise FastReaderGaveUp(str(err)) from None
     source._rows = _arrow_csv_batches(reader, source.columns, handle)
     source._position = handle.tell
     source._close = handle.close
     return source
+
+
+def _has_carriage_return(record_batch: pa.RecordBatch) -> bool:
+    return any(pc.any(pc.match_substring(column, "\r")).as_py() for column in record_batch.columns)
 
 
 def _arrow_csv_batches(reader: Any, columns: list[str], handle: BinaryIO) -> Iterator[Batch]:
@@ -255,6 +272,9 @@ def _arrow_csv_batches(reader: Any, columns: list[str], handle: BinaryIO) -> Ite
             except pa.ArrowException as err:
                 raise FastReaderGaveUp(str(err)) from None
             size = record_batch.num_rows
+            if _has_carriage_return(record_batch):
+                # apache/arrow#51368: a quoted CRLF split by a block boundary loses its LF
+                raise FastReaderGaveUp("a value holds a carriage return")
             if size:
                 numbers = list(range(number + 1, number + size + 1))
                 yield Batch(columns, numbers=numbers, arrow=record_batch)
@@ -263,11 +283,12 @@ def _arrow_csv_batches(reader: Any, columns: list[str], handle: BinaryIO) -> Ite
         handle.close()
 
 
-def _first_line(text: io.TextIOWrapper, path: Path) -> str:
+def _first_line(text: io.TextIOWrapper, path: Path) -> tuple[str, int]:
+    """The header line, and how many blank lines came before it."""
     try:
-        for line in text:
+        for skipped, line in enumerate(text):
             if line.strip():
-                return line.rstrip("\r\n")
+                return line.rstrip("\r\n"), skipped
     except UnicodeDecodeError as err:
         raise SourceError(f"{path}: cannot decode the header ({err.reason})") from None
     raise SourceError(f"{path}: no header line (the file holds only blank lines)")

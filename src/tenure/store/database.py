@@ -102,8 +102,14 @@ class Store:
     def transaction(self) -> Iterator[Connection]:
         """One all-or-nothing unit of work."""
         writer = self.engine.connect().execution_options(tenure_write=True)
-        with writer as connection, connection.begin():
-            yield connection
+        with writer as connection:
+            try:
+                with connection.begin():
+                    yield connection
+            except BaseException as err:
+                if not isinstance(err, Exception):  # Ctrl-C inside the driver: drop the
+                    connection.invalidate()  # connection, so that its write lock goes with it
+                raise
 
     def counts(self) -> dict[str, int]:
         """Rows per kind."""
