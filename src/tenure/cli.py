@@ -83,28 +83,6 @@ def opened(db: str | None, as_json: bool) -> Iterator[Tenure]:
         tenure.close()
 
 
-@contextmanager
-def byte_progress(label: str, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar over bytes read, on stderr; silent when not enabled."""
-    if not enabled:
-        yield None
-        return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task(label, total=None)
-
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield advance
-
-
 @app.callback(invoke_without_command=True)
 def main_options(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
@@ -162,7 +140,7 @@ def import_command(
     as_json: JsonOption = False,
 ) -> None:
     """Import a file of one kind; every row is accepted, rejected with a reason, or a duplicate."""
-    with opened(db, as_json) as tenure, byte_progress(f"import {kind}", not as_json) as progress:
+    with opened(db, as_json) as tenure, step_progress(not as_json, in_bytes=True) as step:
         try:
             report = import_file(
                 tenure.store,
@@ -170,7 +148,7 @@ def import_command(
                 file,
                 mapping,
                 threshold=tenure.settings.match_threshold,
-                progress=progress,
+                progress=labelled(step, f"import {kind}"),
                 max_errors=max_errors,
             )
         except ImportRefused as err:
@@ -359,19 +337,18 @@ def render_summary(summary: PortfolioSummary) -> None:
     out.print(table)
 
 
+Step = Callable[[str, int, int], None]
+
+
 @contextmanager
-def step_progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
-    """One progress bar per step (generation, then each import), on stderr."""
+def step_progress(enabled: bool, in_bytes: bool = False) -> Iterator[Step | None]:
+    """One progress bar per step label (generation, each import, checking), on stderr."""
     if not enabled:
         yield None
         return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
+    columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn()]
+    columns += [DownloadColumn()] if in_bytes else []
+    with Progress(*columns, TimeRemainingColumn(), console=console, transient=True) as bar:
         tasks: dict[str, Any] = {}
 
         def step(label: str, done: int, total: int) -> None:
@@ -380,6 +357,13 @@ def step_progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | N
             bar.update(tasks[label], completed=done, total=total)
 
         yield step
+
+
+def labelled(step: Step | None, label: str) -> Callable[[int, int], None] | None:
+    """A progress callback for one step, or None when progress is not shown."""
+    if step is None:
+        return None
+    return lambda done, total: step(label, done, total)
 
 
 def main() -> None:
