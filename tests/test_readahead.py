@@ -156,3 +156,21 @@ def test_an_interrupted_import_leaves_the_file_unlocked(tmp_path: Path) -> None:
     other.close()
     store.close()
     assert store.counts()["events"] == 0
+
+
+def test_an_error_while_writing_stops_the_read_ahead_at_once(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'tenure.db'}")
+    store.upgrade()
+    (tmp_path / "a.csv").write_text("account_id,name\nA1,Acme\n")
+    import_file(store, "accounts", tmp_path / "a.csv")
+    events = "".join(f"A1,login,2024-03-01T10:00:{i % 60:02d}Z,e{i}\n" for i in range(50_000))
+    (tmp_path / "e.csv").write_text("account_id,event,timestamp,event_id\n" + events)
+    before = threading.active_count()
+
+    def fail(done: int, total: int) -> None:
+        raise RuntimeError("the progress display broke")
+
+    with pytest.raises(RuntimeError):
+        import_file(store, "events", tmp_path / "e.csv", progress=fail)
+    assert threading.active_count() == before
+    store.close()

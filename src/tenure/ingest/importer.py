@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from tenure.ingest.rows import (
     RowIdentity,
 )
 from tenure.ingest.sources import (
+    END,
     Batch,
     FastReaderGaveUp,
     RawRow,
@@ -97,10 +99,13 @@ class Importer:
         with self.store.transaction() as connection:
             report.import_id = self._open_log(connection, source, digest)
             state = _ImportState(self, connection, plan, report)
-            for batch, parsed in state.prepared(source.batches()):
-                state.take(batch, parsed)
-                if progress:
-                    progress(source.bytes_read, source.size)
+            prepared = state.prepared(source.batches())
+            with closing(prepared):  # on any error, stop the read-ahead before the file closes
+                for batch, parsed in prepared:
+                    state.take(batch, parsed)
+                    if progress:
+                        read = source.size if batch.position == END else batch.position
+                        progress(min(read, source.size), source.size)
             state.finish()
             report.seconds = round(time.perf_counter() - started, 3)
             self._close_log(connection, report)
@@ -155,12 +160,15 @@ class _ImportState:
         self.parse = plan.parser()
         self.ledger = Ledger(connection, self.kind, report, importer.max_errors)
 
-    def prepared(self, batches: Iterator[Batch]) -> Iterator[tuple[Batch, ParsedBatch | None]]:
+    def prepared(
+        self, batches: Iterator[Batch]
+    ) -> Generator[tuple[Batch, ParsedBatch | None], None, None]:
         """Batches with their column-wise parse (None: take the row path), read ahead."""
         if not self.columnar:
-            return ((batch, None) for batch in batches)
+            yield from ((batch, None) for batch in batches)
+            return
         self.resolver.preload()  # the read-ahead worker must not touch the database
-        return iter(ReadAhead(batches, self.parse_columns))
+        yield from ReadAhead(batches, self.parse_columns)
 
     def parse_columns(self, batch: Batch) -> ParsedBatch | None:
         try:

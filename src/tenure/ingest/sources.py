@@ -10,7 +10,7 @@ import codecs
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 RawRow = dict[str, Any]
 BATCH_ROWS = 10_000
+END = -1  # a batch's position once the whole file has been read
 SAMPLE_BYTES = 64 * 1024
 FIELD_LIMIT = 64 * 1024 * 1024
 _SUFFIXES = {
@@ -60,6 +61,7 @@ class Batch:
     cells: list[list[str]] | None = None
     records: list[RawRow] | None = None
     arrow: pa.RecordBatch | None = None
+    position: int = 0  # bytes read when this batch was complete (END: all), for progress
 
     def __len__(self) -> int:
         return len(self.numbers) + len(self.broken)
@@ -108,7 +110,6 @@ class Source:
     delimiter: str | None = None
     warnings: list[str] = field(default_factory=list)
     _rows: Iterator[Batch] | None = None
-    _position: Any = None
     _close: Any = None
 
     def close(self) -> None:
@@ -120,14 +121,6 @@ class Source:
         """The file's rows, in batches."""
         assert self._rows is not None
         return self._rows
-
-    @property
-    def bytes_read(self) -> int:
-        """Bytes consumed so far (the whole size once the file is finished and closed)."""
-        try:
-            return int(self._position()) if self._position else self.size
-        except ValueError:
-            return self.size
 
 
 def open_source(
@@ -213,8 +206,7 @@ def _open_csv(
     if fast and encoding == "utf-8" and skipped == 0 and _arrow_can_split(used, columns):
         text.close()
         return _arrow_csv(source)
-    source._rows = _csv_batches(text, columns, used, path)
-    source._position = raw.tell
+    source._rows = _csv_batches(text, columns, used, path, raw.tell)
     source._close = text.close
     return source
 
@@ -252,7 +244,6 @@ def _arrow_csv(source: Source) -> Source:
         handle.close()
         raise FastReaderGaveUp(str(err)) from None
     source._rows = _arrow_csv_batches(reader, source.columns, handle)
-    source._position = handle.tell
     source._close = handle.close
     return source
 
@@ -277,7 +268,7 @@ def _arrow_csv_batches(reader: Any, columns: list[str], handle: BinaryIO) -> Ite
                 raise FastReaderGaveUp("a value holds a carriage return")
             if size:
                 numbers = list(range(number + 1, number + size + 1))
-                yield Batch(columns, numbers=numbers, arrow=record_batch)
+                yield Batch(columns, numbers=numbers, arrow=record_batch, position=handle.tell())
                 number += size
     finally:
         handle.close()
@@ -308,7 +299,7 @@ def _header(line: str, delimiter: str, path: Path) -> list[str]:
 
 
 def _csv_batches(
-    text: io.TextIOWrapper, columns: list[str], delimiter: str, path: Path
+    text: io.TextIOWrapper, columns: list[str], delimiter: str, path: Path, tell: Callable[[], int]
 ) -> Iterator[Batch]:
     csv.field_size_limit(FIELD_LIMIT)
     if delimiter == "whitespace":
@@ -330,6 +321,7 @@ def _csv_batches(
                 batch.numbers.append(number)
                 batch.cells.append(cells)  # type: ignore[union-attr]
             if number % BATCH_ROWS == 0:
+                batch.position = tell()
                 yield batch
                 batch = Batch(columns, cells=[])
     except UnicodeDecodeError as err:
@@ -342,6 +334,7 @@ def _csv_batches(
     finally:
         text.close()
     if len(batch):
+        batch.position = END
         yield batch
 
 
@@ -362,8 +355,7 @@ def _open_jsonl(path: Path, size: int, delimiter: str | None, encoding: str | No
         raise SourceError(f"{path}: no JSON object found in the first lines")
     text = io.TextIOWrapper(raw, encoding=encoding, errors="strict")
     source = Source(path, "jsonl", columns, size, encoding, None, warnings)
-    source._rows = _jsonl_batches(text, path, columns)
-    source._position = raw.tell
+    source._rows = _jsonl_batches(text, path, columns, raw.tell)
     source._close = text.close
     return source
 
@@ -380,7 +372,9 @@ def _jsonl_columns(sample: str) -> list[str]:
     return list(columns)
 
 
-def _jsonl_batches(text: io.TextIOWrapper, path: Path, columns: list[str]) -> Iterator[Batch]:
+def _jsonl_batches(
+    text: io.TextIOWrapper, path: Path, columns: list[str], tell: Callable[[], int]
+) -> Iterator[Batch]:
     batch = Batch(list(columns), records=[])
     number = 0
     try:
@@ -396,6 +390,7 @@ def _jsonl_batches(text: io.TextIOWrapper, path: Path, columns: list[str]) -> It
                 batch.records.append(row)  # type: ignore[union-attr]
                 batch.note_keys(row)
             if number % BATCH_ROWS == 0:
+                batch.position = tell()
                 yield batch
                 batch = Batch(list(columns), records=[])
     except UnicodeDecodeError as err:
@@ -403,6 +398,7 @@ def _jsonl_batches(text: io.TextIOWrapper, path: Path, columns: list[str]) -> It
     finally:
         text.close()
     if len(batch):
+        batch.position = END
         yield batch
 
 
@@ -447,7 +443,6 @@ def _open_parquet(path: Path, size: int, delimiter: str | None, encoding: str | 
         raise SourceError(f"{path}: the file names column {twice[0]!r} twice")
     source = Source(path, "parquet", columns, size)
     source._rows = _parquet_batches(parquet, handle, columns)
-    source._position = handle.tell
     source._close = handle.close
     return source
 
@@ -457,9 +452,8 @@ def _parquet_batches(parquet: Any, handle: BinaryIO, columns: list[str]) -> Iter
     try:
         for record_batch in parquet.iter_batches(batch_size=BATCH_ROWS):
             size = record_batch.num_rows
-            yield Batch(
-                columns, numbers=list(range(number + 1, number + size + 1)), arrow=record_batch
-            )
+            numbers = list(range(number + 1, number + size + 1))
+            yield Batch(columns, numbers=numbers, arrow=record_batch, position=handle.tell())
             number += size
     finally:
         handle.close()
