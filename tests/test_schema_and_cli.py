@@ -268,8 +268,13 @@ def test_summary_counts_and_recurring_revenue_in_force(cli: Cli, tmp_path: Path)
     assert summary["accounts_by_stage"] == {"adoption": 1, "churned": 1, "trial": 1}
     assert summary["contacts_left"] == 1
     assert summary["open_tickets"] == 1
-    assert summary["average_nps"] == 8.5
-    assert summary["outcomes"]["churned"] == {"count": 1, "accounts": 1, "arr_change": -3600.0}
+    assert (summary["average_nps"], summary["nps"]) == (8.5, 50.0)  # one promoter, one passive
+    assert summary["outcomes"]["churned"] == {
+        "count": 1,
+        "accounts": 1,
+        "arr_change": -3600.0,
+        "arr_change_unknown": 0,
+    }
     assert summary["outcomes"]["expanded"]["arr_change"] == 2400.0
     assert summary["outcomes"]["renewed"]["count"] == 1
     assert (summary["first_event"], summary["last_event"]) == (None, None)
@@ -281,7 +286,7 @@ def test_summary_counts_and_recurring_revenue_in_force(cli: Cli, tmp_path: Path)
 def test_summary_of_an_empty_record(sqlite_cli: Cli) -> None:
     summary = sqlite_cli.json("summary")
     assert set(summary["records"].values()) == {0}
-    assert (summary["mrr"], summary["arr"], summary["average_nps"]) == (0.0, 0.0, None)
+    assert (summary["mrr"], summary["arr"], summary["nps"]) == (0.0, 0.0, None)
 
 
 def test_every_reporting_command_prints_one_json_object(sqlite_cli: Cli, tmp_path: Path) -> None:

@@ -324,14 +324,14 @@ def render_summary(summary: PortfolioSummary) -> None:
     table.add_row("contacts who left", f"{summary.contacts_left:,}")
     table.add_row("usage from / to", f"{summary.first_event} / {summary.last_event}")
     table.add_row("open tickets", f"{summary.open_tickets:,}")
-    table.add_row(
-        "average NPS score", "" if summary.average_nps is None else f"{summary.average_nps}"
-    )
+    if summary.nps is not None:
+        table.add_row("NPS", f"{summary.nps:+.0f} (mean answer {summary.average_nps})")
     for kind, figures in summary.outcomes.items():
-        table.add_row(
-            f"outcomes: {kind}",
-            f"{int(figures['count']):,} (ARR change {figures['arr_change']:,.0f})",
-        )
+        unknown = int(figures["arr_change_unknown"])
+        change = f"ARR change {figures['arr_change']:,.0f}"
+        if unknown:
+            change += f"; unknown for {unknown:,}"
+        table.add_row(f"outcomes: {kind}", f"{int(figures['count']):,} ({change})")
     segments = ", ".join(f"{k} {v}" for k, v in summary.accounts_by_segment.items())
     table.add_row("accounts by segment", segments)
     out.print(table)

@@ -34,7 +34,8 @@ class PortfolioSummary:
     first_event: str | None = None
     last_event: str | None = None
     open_tickets: int = 0
-    average_nps: float | None = None
+    average_nps: float | None = None  # mean NPS answer, 0 to 10
+    nps: float | None = None  # Net Promoter Score: % promoters (9-10) - % detractors (0-6)
     outcomes: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -89,10 +90,18 @@ def _people_and_voice(connection: Connection, summary: PortfolioSummary) -> None
             select(func.count()).where(tickets.c.status.in_(["new", "open", "pending", "on_hold"]))
         ).scalar_one()
     )
-    nps = connection.execute(
-        select(func.avg(responses.c.score)).where(responses.c.survey == "nps")
-    ).scalar_one()
-    summary.average_nps = None if nps is None else round(float(nps), 2)
+    score = responses.c.score
+    mean, promoters, detractors, answers = connection.execute(
+        select(
+            func.avg(score),
+            func.sum(case((score >= 9, 1), else_=0)),
+            func.sum(case((score <= 6, 1), else_=0)),
+            func.count(),
+        ).where(responses.c.survey == "nps")
+    ).one()
+    if answers:
+        summary.average_nps = round(float(mean), 2)
+        summary.nps = round(100.0 * (int(promoters) - int(detractors)) / int(answers), 1)
 
 
 def _outcomes(connection: Connection) -> dict[str, dict[str, float]]:
@@ -104,6 +113,11 @@ def _outcomes(connection: Connection) -> dict[str, dict[str, float]]:
         func.sum(case((outcomes.c.arr_change.is_(None), 1), else_=0)),
     ).group_by(outcomes.c.type)
     return {
-        str(kind): {"count": int(n), "accounts": int(accounts_n), "arr_change": round(float(s), 2)}
-        for kind, n, s, accounts_n, _unknown in connection.execute(query)
+        str(kind): {
+            "count": int(n),
+            "accounts": int(accounts_n),
+            "arr_change": round(float(s), 2),
+            "arr_change_unknown": int(unknown or 0),
+        }
+        for kind, n, s, accounts_n, unknown in connection.execute(query)
     }
