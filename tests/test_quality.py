@@ -58,7 +58,8 @@ CASES: dict[str, tuple[dict[str, list[str]], list[tuple[str, int, str]]]] = {
         [("events", 2, "E2")],
     ),
     "events_before_signup": (
-        {"events": ["E1,A1,,login,2022-12-31T10:00:00Z", "E2,A1,,login,2023-01-01T00:30:00Z"]},
+        # E2 is within the day of grace (signup dates are local, event times UTC)
+        {"events": ["E1,A1,,login,2022-12-30T10:00:00Z", "E2,A1,,login,2022-12-31T22:30:00Z"]},
         [("events", 1, "E1")],
     ),
     "tickets_before_signup": (
@@ -66,7 +67,7 @@ CASES: dict[str, tuple[dict[str, list[str]], list[tuple[str, int, str]]]] = {
         [("tickets", 1, "T1")],
     ),
     "outcomes_before_signup": (
-        {"outcomes": ["O1,A1,renewed,2022-12-31", "O2,A1,renewed,2024-01-01"]},
+        {"outcomes": ["O1,A1,renewed,2022-12-30", "O2,A1,renewed,2022-12-31"]},
         [("outcomes", 1, "O1")],
     ),
     "overlapping_subscriptions": (

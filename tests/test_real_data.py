@@ -65,7 +65,8 @@ def test_check_reports_what_is_inconsistent_in_ravenstack(sqlite_cli: Cli) -> No
     assert found[("accounts", "churned_without_outcome")] == 35
     assert found[("outcomes", "churn_outcome_not_flagged")] == 277
     assert found[("accounts", "churned_with_open_subscription")] == 110
-    assert found[("tickets", "tickets_before_signup")] == 1077
+    assert found[("tickets", "tickets_before_signup")] == 1072
+    assert found[("events", "events_before_signup")] == 13150
     assert found[("events", "duplicate_keys")] == 21
     assert all(w["message"] and w["examples"] for w in warnings)
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import aliased
 
 from tenure.record import KINDS
 from tenure.store import Store
-from tenure.store.sql import day_of
+from tenure.store.sql import day_before, day_of
 from tenure.store.tables import KIND_TABLES, imports, rejections
 
 accounts = KIND_TABLES["accounts"]
@@ -105,16 +105,16 @@ def events_after_subscription(ctx: CheckContext) -> Finding | None:
 def _before_signup(kind: str, table: Any, instant: Any, noun: str) -> Check:
     def run(ctx: CheckContext) -> Finding | None:
         key = table.c[KINDS[kind].key]
-        query = (
+        query = (  # a whole day's grace: signup dates are local, times are UTC
             select(key)
             .join(accounts, accounts.c.account_id == table.c.account_id)
-            .where(day_of(instant) < accounts.c.created_at)
+            .where(day_of(instant) < day_before(accounts.c.created_at))
         )
         return ctx.finding(
             kind,
             f"{kind}_before_signup",
             query,
-            "{count:,} " + noun + " are dated before their account signed up",
+            "{count:,} " + noun + " are dated more than a day before their account signed up",
         )
 
     run.__name__ = f"{kind}_before_signup"

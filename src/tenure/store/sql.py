@@ -25,3 +25,21 @@ def _day_of_default(element: day_of, compiler: Any, **kw: Any) -> str:
 @compiles(day_of, "sqlite")
 def _day_of_sqlite(element: day_of, compiler: Any, **kw: Any) -> str:
     return f"date({compiler.process(element.clauses, **kw)})"
+
+
+class day_before(FunctionElement[Any]):
+    """The day before a date column."""
+
+    type = Date()
+    inherit_cache = True
+    name = "day_before"
+
+
+@compiles(day_before)
+def _day_before_default(element: day_before, compiler: Any, **kw: Any) -> str:
+    return f"CAST(({compiler.process(element.clauses, **kw)} - INTERVAL '1 day') AS DATE)"
+
+
+@compiles(day_before, "sqlite")
+def _day_before_sqlite(element: day_before, compiler: Any, **kw: Any) -> str:
+    return f"date({compiler.process(element.clauses, **kw)}, '-1 day')"
