@@ -55,12 +55,17 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return fresh_postgres(request.getfixturevalue("postgres_url"))
 
 
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    store = Store(store_url)
+def migrated(url: str) -> Iterator[Store]:
+    """A store with the newest schema, closed afterwards."""
+    store = Store(url)
     store.upgrade()
     yield store
     store.close()
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    yield from migrated(store_url)
 
 
 @pytest.fixture
@@ -70,10 +75,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def sqlite_store(sqlite_url: str) -> Iterator[Store]:
-    store = Store(sqlite_url)
-    store.upgrade()
-    yield store
-    store.close()
+    yield from migrated(sqlite_url)
 
 
 class Cli:

@@ -76,16 +76,31 @@ def stored_values(url: str, kind: str, column: str) -> list[Any]:
     return found
 
 
-def both_readers(tmp_path: Path, kind: str, path: Path) -> tuple[Any, Any]:
+def store_with_acme(database: Path) -> Store:
+    """A migrated SQLite store holding one account, A1."""
+    store = Store(f"sqlite:///{database}")
+    store.upgrade()
+    accounts = database.parent / "acme.csv"
+    accounts.write_text("account_id,name\nA1,Acme\n")
+    import_file(store, "accounts", accounts)
+    return store
+
+
+def write_logins(path: Path, count: int) -> Path:
+    """An events CSV of ``count`` logins of account A1, each with its own id."""
+    rows = "".join(f"A1,login,2024-03-01T10:00:{i % 60:02d}Z,e{i}\n" for i in range(count))
+    path.write_text("account_id,event,timestamp,event_id\n" + rows)
+    return path
+
+
+def both_readers(
+    tmp_path: Path, kind: str, path: Path, mapping: Path | None = None
+) -> tuple[Any, Any]:
     """Import with Arrow's reader (auto) and with Python's (rows); return both reports."""
     reports = []
     for engine in ("auto", "rows"):
-        store = Store(f"sqlite:///{tmp_path / f'{engine}.db'}")
-        store.upgrade()
-        accounts = tmp_path / "accounts.csv"
-        accounts.write_text("account_id,name\nA1,Acme\n")
-        import_file(store, "accounts", accounts)
-        reports.append(import_file(store, kind, path, engine=engine))  # type: ignore[arg-type]
+        store = store_with_acme(tmp_path / f"{engine}.db")
+        reports.append(import_file(store, kind, path, mapping, engine=engine))  # type: ignore[arg-type]
         store.close()
     return reports[0], reports[1]
 
@@ -119,14 +134,8 @@ def test_a_non_ascii_delimiter_from_a_mapping(tmp_path: Path) -> None:
     path.write_text("account_id§event§timestamp\nA1§login§2024-03-01T10:00:00Z\n", encoding="utf-8")
     mapping = tmp_path / "m.yaml"
     mapping.write_text('kind: events\ndelimiter: "§"\n', encoding="utf-8")
-    for engine in ("auto", "rows"):
-        store = Store(f"sqlite:///{tmp_path / f'{engine}.db'}")
-        store.upgrade()
-        (tmp_path / "a.csv").write_text("account_id,name\nA1,Acme\n")
-        import_file(store, "accounts", tmp_path / "a.csv")
-        report = import_file(store, "events", path, mapping, engine=engine)  # type: ignore[arg-type]
-        store.close()
-        assert (report.accepted, report.rejected) == (1, 0), engine
+    auto, rows = both_readers(tmp_path, "events", path, mapping)
+    assert (auto.accepted, auto.rejected) == (rows.accepted, rows.rejected) == (1, 0)
 
 
 def test_blank_lines_of_a_one_column_file(tmp_path: Path) -> None:
@@ -138,18 +147,14 @@ def test_blank_lines_of_a_one_column_file(tmp_path: Path) -> None:
 
 def test_an_interrupted_import_leaves_the_file_unlocked(tmp_path: Path) -> None:
     database = tmp_path / "tenure.db"
-    store = Store(f"sqlite:///{database}")
-    store.upgrade()
-    (tmp_path / "a.csv").write_text("account_id,name\nA1,Acme\n")
-    import_file(store, "accounts", tmp_path / "a.csv")
-    events = "".join(f"A1,login,2024-03-01T10:00:{i % 60:02d}Z,e{i}\n" for i in range(30_000))
-    (tmp_path / "e.csv").write_text("account_id,event,timestamp,event_id\n" + events)
+    store = store_with_acme(database)
+    events = write_logins(tmp_path / "e.csv", 30_000)
 
     def interrupt(done: int, total: int) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        import_file(store, "events", tmp_path / "e.csv", progress=interrupt)
+        import_file(store, "events", events, progress=interrupt)
     other = sqlite3.connect(database, timeout=0)
     other.execute("BEGIN IMMEDIATE")  # raises 'database is locked' if the import kept its lock
     other.rollback()
@@ -159,18 +164,14 @@ def test_an_interrupted_import_leaves_the_file_unlocked(tmp_path: Path) -> None:
 
 
 def test_an_error_while_writing_stops_the_read_ahead_at_once(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'tenure.db'}")
-    store.upgrade()
-    (tmp_path / "a.csv").write_text("account_id,name\nA1,Acme\n")
-    import_file(store, "accounts", tmp_path / "a.csv")
-    events = "".join(f"A1,login,2024-03-01T10:00:{i % 60:02d}Z,e{i}\n" for i in range(50_000))
-    (tmp_path / "e.csv").write_text("account_id,event,timestamp,event_id\n" + events)
+    store = store_with_acme(tmp_path / "tenure.db")
+    events = write_logins(tmp_path / "e.csv", 50_000)
     before = threading.active_count()
 
     def fail(done: int, total: int) -> None:
         raise RuntimeError("the progress display broke")
 
     with pytest.raises(RuntimeError):
-        import_file(store, "events", tmp_path / "e.csv", progress=fail)
+        import_file(store, "events", events, progress=fail)
     assert threading.active_count() == before
     store.close()

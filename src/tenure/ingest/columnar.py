@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tenure.ingest.mapping import translate
 from tenure.ingest.rows import AccountResolver, ColumnPlan, derived_key
 from tenure.ingest.sources import Batch
 from tenure.record import Kind
@@ -25,7 +26,6 @@ from tenure.record.columns import (
     canonical_column,
     parse_column,
 )
-from tenure.record.fields import normalise_token
 from tenure.record.kinds import FillFrom
 from tenure.store.tables import ROW_HASH
 
@@ -112,9 +112,7 @@ def _prepared(
 
 def _translate(values: pa.Array, vocabulary: dict[str, Any]) -> pa.Array:
     distinct = pc.unique(values)
-    mapped = [
-        None if v is None else vocabulary.get(normalise_token(v), v) for v in distinct.to_pylist()
-    ]
+    mapped = [None if v is None else translate(vocabulary, v) for v in distinct.to_pylist()]
     try:
         table = pa.array(mapped)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as err:

@@ -68,6 +68,11 @@ class Mapping:
     source: str = "(no mapping)"
 
 
+def translate(vocabulary: MappingABC[str, Any], raw: Any) -> Any:
+    """One raw value through a field's value vocabulary (unlisted values pass unchanged)."""
+    return vocabulary.get(normalise_token(raw), raw)
+
+
 def load_mapping(path: str | Path, kind: Kind | None = None) -> Mapping:
     """Read and validate a mapping file; ``kind`` (from the command line) must agree with it."""
     path = Path(path)

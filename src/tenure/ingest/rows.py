@@ -14,11 +14,11 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection, select
 
 from tenure.identity import AccountDirectory, Match
-from tenure.ingest.mapping import Mapping
+from tenure.ingest.mapping import Mapping, translate
 from tenure.ingest.sources import RawRow
 from tenure.record import KINDS, Field, Kind, Record
 from tenure.record.columns import canonical_value
-from tenure.record.fields import is_blank, normalise_token
+from tenure.record.fields import is_blank
 from tenure.record.kinds import parse_into
 from tenure.store import records
 from tenure.store.tables import KIND_TABLES
@@ -91,7 +91,7 @@ class ColumnPlan:
             for spec, column, vocabulary, default in steps:
                 value = None if column is None else row.get(column)
                 if vocabulary is not None and value is not None:
-                    value = vocabulary.get(normalise_token(value), value)
+                    value = translate(vocabulary, value)
                 if default is not None and is_blank(value):
                     value = default
                 parse_into(record, errors, spec, value, ctx)
@@ -211,18 +211,22 @@ class AccountResolver:
             self._accounts = set(self.connection.execute(select(table.c.account_id)).scalars())
         return self._accounts
 
-    def subscription_account(self, subscription_id: str) -> str | None:
+    def subscriptions(self) -> dict[str, Any]:
+        """Subscription id -> account id, for every stored subscription."""
         if self._subscriptions is None:
             self._subscriptions = records.column_map(
                 self.connection, KINDS["subscriptions"], "account_id"
             )
-        found = self._subscriptions.get(subscription_id)
+        return self._subscriptions
+
+    def subscription_account(self, subscription_id: str) -> str | None:
+        found = self.subscriptions().get(subscription_id)
         return None if found is None else str(found)
 
     def preload(self) -> None:
         """Load every lookup now, so that later calls never touch the database."""
         self.account_array()
-        self.subscription_account("")
+        self.subscriptions()
 
     def account_array(self) -> pa.Array:
         """The known account ids as an Arrow array (for the column-wise engine)."""
@@ -233,8 +237,7 @@ class AccountResolver:
     def subscription_column(self, subscription_ids: pa.Array) -> pa.Array:
         """The account of each subscription id (null where unknown)."""
         if self._subscription_arrays is None:
-            self.subscription_account("")
-            known = self._subscriptions or {}
+            known = self.subscriptions()
             self._subscription_arrays = (
                 pa.array(list(known), pa.string()),
                 pa.array([str(v) for v in known.values()], pa.string()),

@@ -2,44 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Date
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 
-class day_of(FunctionElement[Any]):
+class _DayFunction(FunctionElement[Any]):
+    """A function of one date or timestamp that gives a date, spelled per backend."""
+
+    type = Date()
+    inherit_cache = True
+    spellings: ClassVar[dict[str, str]]  # backend name (or "default") -> template over {arg}
+
+
+def _render(element: _DayFunction, compiler: Any, **kw: Any) -> str:
+    spellings = element.spellings
+    template = spellings.get(compiler.dialect.name, spellings["default"])
+    return template.format(arg=compiler.process(element.clauses, **kw))
+
+
+class day_of(_DayFunction):
     """The calendar day of a timestamp column."""
 
-    type = Date()
-    inherit_cache = True
     name = "day_of"
+    spellings: ClassVar[dict[str, str]] = {
+        "default": "CAST({arg} AS DATE)",
+        "sqlite": "date({arg})",
+    }
 
 
-@compiles(day_of)
-def _day_of_default(element: day_of, compiler: Any, **kw: Any) -> str:
-    return f"CAST({compiler.process(element.clauses, **kw)} AS DATE)"
-
-
-@compiles(day_of, "sqlite")
-def _day_of_sqlite(element: day_of, compiler: Any, **kw: Any) -> str:
-    return f"date({compiler.process(element.clauses, **kw)})"
-
-
-class day_before(FunctionElement[Any]):
+class day_before(_DayFunction):
     """The day before a date column."""
 
-    type = Date()
-    inherit_cache = True
     name = "day_before"
+    spellings: ClassVar[dict[str, str]] = {
+        "default": "CAST(({arg} - INTERVAL '1 day') AS DATE)",
+        "sqlite": "date({arg}, '-1 day')",
+    }
 
 
-@compiles(day_before)
-def _day_before_default(element: day_before, compiler: Any, **kw: Any) -> str:
-    return f"CAST(({compiler.process(element.clauses, **kw)} - INTERVAL '1 day') AS DATE)"
-
-
-@compiles(day_before, "sqlite")
-def _day_before_sqlite(element: day_before, compiler: Any, **kw: Any) -> str:
-    return f"date({compiler.process(element.clauses, **kw)}, '-1 day')"
+compiles(day_of)(_render)
+compiles(day_before)(_render)
