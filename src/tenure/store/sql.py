@@ -27,6 +27,7 @@ class day_of(_DayFunction):
     """The calendar day of a timestamp column."""
 
     name = "day_of"
+    inherit_cache = True  # each subclass must say so itself
     spellings: ClassVar[dict[str, str]] = {
         "default": "CAST({arg} AS DATE)",
         "sqlite": "date({arg})",
@@ -37,6 +38,7 @@ class day_before(_DayFunction):
     """The day before a date column."""
 
     name = "day_before"
+    inherit_cache = True
     spellings: ClassVar[dict[str, str]] = {
         "default": "CAST(({arg} - INTERVAL '1 day') AS DATE)",
         "sqlite": "date({arg}, '-1 day')",
