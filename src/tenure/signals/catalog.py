@@ -1,0 +1,326 @@
+"""The Signal Stack: every signal Tenure computes, declared once.
+
+Groups follow the seed documents' Signal Stack (Activity, Engagement, Milestones, Recency) plus
+Support, Voice and Commercial. Each signal is an expression over the prepared sources below; both
+engines are derived from these declarations. ``docs/signals.md`` is generated from this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from tenure.signals.declare import (
+    Always,
+    AsOf,
+    Attribute,
+    Coalesce,
+    Const,
+    During,
+    Expr,
+    Ref,
+    Signal,
+    Source,
+    Window,
+    at_most,
+    distinct,
+    highest,
+    latest,
+    lowest,
+    nothing,
+    total,
+    where,
+)
+
+# Column recipes (see tenure.signals.sources): field:F the stored value; day:F the day number of a
+# date or timestamp; micros:F a timestamp in microseconds; x100:F / x10000:F the value times 100 /
+# 10,000 rounded to an integer (so sums are exact); first:A,B the first non-empty of two fields;
+# resolved_day:F the day a ticket stopped being open; sentiment:A,B the VADER compound score of
+# the text fields, times 10,000.
+ACCOUNTS = Source(
+    "accounts", "accounts", "account_id", "created_day",
+    (("created_day", "day:created_at"), ("segment", "field:segment"),
+     ("lifecycle_stage", "field:lifecycle_stage"), ("owner", "field:owner")),
+    append_only=False, description="The account itself: when it started, segment, stage, owner.",
+)  # fmt: skip
+USAGE = Source(
+    "usage", "events", "event_id", "day",
+    (("day", "day:timestamp"), ("user", "first:user_id,user_email"),
+     ("feature", "first:feature,event"), ("count", "field:count")),
+    append_only=True, description="Product usage events.", keyed=False,
+)  # fmt: skip
+TICKETS = Source(
+    "tickets", "tickets", "ticket_id", "opened_day",
+    (("opened_day", "day:opened_at"), ("resolved_day", "resolved_day:resolved_at"),
+     ("priority", "field:priority"), ("csat", "x100:csat"),
+     ("sentiment", "sentiment:subject,body")),
+    append_only=False, description="Support tickets (a ticket closed without a resolution time "
+    "counts as resolved the day it was opened).",
+)  # fmt: skip
+SURVEYS = Source(
+    "surveys", "responses", "response_id", "day",
+    (("day", "day:responded_at"), ("at", "micros:responded_at"), ("survey", "field:survey"),
+     ("score", "x100:score"), ("sentiment", "sentiment:comment")),
+    append_only=True, description="NPS and CSAT survey responses.",
+)  # fmt: skip
+TOUCHPOINTS = Source(
+    "touchpoints", "touchpoints", "touchpoint_id", "day",
+    (("day", "day:occurred_at"), ("type", "field:type")),
+    append_only=True, description="Conversations: emails, calls, meetings, business reviews.",
+)  # fmt: skip
+TOUCH_PEOPLE = Source(
+    "touch_people", "touchpoints", "touchpoint_id", "day",
+    (("day", "day:occurred_at"), ("person", "field:contact_ids")),
+    append_only=True, explode="person",
+    description="One row per contact who took part in a touchpoint.",
+)  # fmt: skip
+MILESTONES = Source(
+    "milestones", "milestones", "milestone_id", "planned_day",
+    (("planned_day", "day:planned_date"), ("achieved_day", "day:achieved_date"),
+     ("category", "field:category")),
+    append_only=False, description="Onboarding, adoption and value milestones.",
+)  # fmt: skip
+SUBSCRIPTIONS = Source(
+    "subscriptions", "subscriptions", "subscription_id", "start_day",
+    (("start_day", "day:start_date"), ("end_day", "day:end_date"),
+     ("renews_day", "first_day:renewal_date,end_date"), ("seats", "field:seats"),
+     ("mrr", "x100:mrr"), ("is_trial", "field:is_trial")),
+    append_only=False, description="Subscriptions: seats and MRR in force, renewal dates.",
+)  # fmt: skip
+PAYMENTS = Source(
+    "payments", "payments", "payment_id", "day",
+    (("day", "day:attempted_at"), ("status", "field:status")),
+    append_only=True, description="Payment attempts.",
+)  # fmt: skip
+
+SOURCES: tuple[Source, ...] = (
+    ACCOUNTS, USAGE, TICKETS, SURVEYS, TOUCHPOINTS, TOUCH_PEOPLE, MILESTONES, SUBSCRIPTIONS,
+    PAYMENTS,
+)  # fmt: skip
+
+OPEN = During("opened_day", ("resolved_day",))
+IN_FORCE = During("start_day", ("end_day",))
+PAID = where("is_trial", "==", False)
+NPS = where("survey", "==", "nps")
+
+
+def _events(days: int, skip: int = 0) -> Expr:
+    return total(USAGE, Window(days, skip), "count")
+
+
+def _per_day(value: Expr, days: int) -> Expr:
+    return value / days
+
+
+def _activity() -> Iterator[Signal]:
+    yield Signal("active_users_7d", "activity", "Distinct users active in the last 7 days.",
+                 "users", distinct(USAGE, Window(7), "user"), True)  # fmt: skip
+    yield Signal("active_users_30d", "activity", "Distinct users active in the last 30 days.",
+                 "users", distinct(USAGE, Window(30), "user"), True)  # fmt: skip
+    yield Signal(
+        "active_users_per_seat", "activity",
+        "Users active in the last 7 days per paid seat in force.",
+        "ratio", Ref("active_users_7d") / Ref("seats"), True,
+    )  # fmt: skip
+    yield Signal("events_30d", "activity", "Usage events in the last 30 days.", "events",
+                 _events(30), True)  # fmt: skip
+    yield Signal(
+        "events_per_active_user", "activity",
+        "Usage events in the last 30 days per user active in them.",
+        "ratio", Ref("events_30d") / Ref("active_users_30d"), True,
+    )  # fmt: skip
+    yield Signal(
+        "usage_trend_14d", "activity",
+        "Daily events in the last 14 days against the account's own daily rate in the 90 days "
+        "before them, minus 1 (-0.38 is a 38% drop).",
+        "ratio", _per_day(_events(14), 14) / _per_day(_events(90, 14), 90) - 1, True,
+    )  # fmt: skip
+
+
+def _engagement(key_features: Sequence[str]) -> Iterator[Signal]:
+    depth: Expr = nothing()
+    if key_features:
+        in_key = where("feature", "in", tuple(key_features))
+        depth = total(USAGE, Window(30), "count", in_key) / Ref("events_30d")
+    yield Signal("feature_breadth", "engagement", "Distinct features used in the last 30 days.",
+                 "features", distinct(USAGE, Window(30), "feature"), True)  # fmt: skip
+    yield Signal(
+        "key_feature_depth", "engagement",
+        "Share of the last 30 days' events that were in the key features (the health model's "
+        "key_features; missing when none are named).",
+        "share", depth, True,
+    )  # fmt: skip
+    yield Signal("seat_utilisation", "engagement",
+                 "Users active in the last 30 days per paid seat in force.",
+                 "ratio", Ref("active_users_30d") / Ref("seats"), True)  # fmt: skip
+    yield Signal("touchpoints_30d", "engagement", "Touchpoints in the last 30 days.",
+                 "touchpoints", total(TOUCHPOINTS, Window(30)), True)  # fmt: skip
+    yield Signal("touchpoints_90d", "engagement", "Touchpoints in the last 90 days.",
+                 "touchpoints", total(TOUCHPOINTS, Window(90)), True)  # fmt: skip
+    yield Signal("people_engaged_90d", "engagement",
+                 "Distinct contacts who took part in a touchpoint in the last 90 days.",
+                 "people", distinct(TOUCH_PEOPLE, Window(90), "person"), True)  # fmt: skip
+
+
+def _milestones() -> Iterator[Signal]:
+    onboarding = where("category", "==", "onboarding")
+    achieved = total(MILESTONES, Window(None, on="achieved_day"), None, onboarding)
+    planned = total(MILESTONES, Always(), None, onboarding)
+    overdue = During("planned_day", ("achieved_day",))
+    first_value = lowest(
+        MILESTONES, Window(None, on="achieved_day"), "achieved_day",
+        where("category", "==", "value"),
+    )  # fmt: skip
+    yield Signal("onboarding_progress", "milestones",
+                 "Share of the onboarding milestones achieved so far.",
+                 "share", achieved / planned, True)  # fmt: skip
+    yield Signal(
+        "days_behind_plan", "milestones",
+        "Days since the planned date of the oldest milestone not yet achieved (0 when on plan).",
+        "days", Coalesce((AsOf() - lowest(MILESTONES, overdue, "planned_day"), _zero())), False,
+    )  # fmt: skip
+    yield Signal("time_to_first_value", "milestones",
+                 "Days from the account's start to its first value milestone achieved.",
+                 "days", first_value - Attribute("created_day"), False)  # fmt: skip
+
+
+def _recency() -> Iterator[Signal]:
+    yield Signal(
+        "days_since_activity", "recency",
+        "Days since the last usage event (365 when none in a year).",
+        "days", _days_since(highest(USAGE, Window(365), "day")), False,
+    )  # fmt: skip
+    yield Signal(
+        "days_since_touchpoint", "recency",
+        "Days since the last touchpoint (365 when none in a year).",
+        "days", _days_since(highest(TOUCHPOINTS, Window(365), "day")), False,
+    )  # fmt: skip
+
+
+def _support() -> Iterator[Signal]:
+    for priority in ("P1", "P2", "P3", "P4"):
+        yield Signal(
+            f"open_tickets_{priority.lower()}", "support", f"Open {priority} tickets.",
+            "tickets", total(TICKETS, OPEN, None, where("priority", "==", priority)), False,
+        )  # fmt: skip
+    yield Signal("open_tickets", "support", "Open tickets of any priority.",
+                 "tickets", total(TICKETS, OPEN), False)  # fmt: skip
+    oldest = lowest(TICKETS, OPEN, "opened_day", where("priority", "==", "P1"))
+    yield Signal("oldest_open_p1_days", "support",
+                 "Age in days of the oldest open P1 ticket (0 when none is open).",
+                 "days", Coalesce((AsOf() - oldest, _zero())), False)  # fmt: skip
+    recent, before = total(TICKETS, Window(14)), total(TICKETS, Window(90, 14))
+    yield Signal(
+        "ticket_spike", "support",
+        "Tickets opened in the last 14 days against the account's own rate in the 90 days "
+        "before, smoothed: (14-day count x 90/14 + 1) / (prior 90-day count + 1); 1 is usual.",
+        "ratio", (recent * 90 / 14 + 1) / (before + 1), False,
+    )  # fmt: skip
+    rated = where("csat", "not null")
+    csat = total(TICKETS, Window(90), "csat", rated) / total(TICKETS, Window(90), None, rated)
+    yield Signal("csat_90d", "support",
+                 "Mean CSAT (1 to 5) of tickets opened in the last 90 days.",
+                 "score", csat / 100, True)  # fmt: skip
+    felt = where("sentiment", "not null")
+    feeling = total(TICKETS, Window(90), "sentiment", felt) + total(
+        SURVEYS, Window(90), "sentiment", felt
+    )
+    said = total(TICKETS, Window(90), None, felt) + total(SURVEYS, Window(90), None, felt)
+    yield Signal(
+        "sentiment_90d", "support",
+        "Mean sentiment (-1 to 1, VADER, computed offline) of ticket text and survey comments "
+        "in the last 90 days.",
+        "score", feeling / said / 10000, True,
+    )  # fmt: skip
+
+
+def _voice() -> Iterator[Signal]:
+    def mean_nps(window: Window) -> Expr:
+        scored = total(SURVEYS, window, "score", NPS) / total(SURVEYS, window, None, NPS)
+        return scored / 100
+
+    yield Signal("nps_latest", "voice", "The latest NPS answer (0 to 10) in the last year.",
+                 "score", latest(SURVEYS, Window(365), "score", NPS) / 100, True)  # fmt: skip
+    yield Signal(
+        "nps_trend", "voice",
+        "Mean NPS answer in the last 90 days minus the mean in the 90 days before.",
+        "score", mean_nps(Window(90)) - mean_nps(Window(90, 90)), True,
+    )  # fmt: skip
+    yield Signal("detractor", "voice", "1 when the latest NPS answer is 6 or lower.",
+                 "flag", at_most(Ref("nps_latest"), 6), False)  # fmt: skip
+
+
+def _commercial() -> Iterator[Signal]:
+    def mrr(skip: int = 0) -> Expr:
+        return total(SUBSCRIPTIONS, During("start_day", ("end_day",), skip), "mrr", PAID) / 100
+
+    renewing = During("start_day", ("end_day", "renews_day"))
+    yield Signal("seats", "commercial", "Paid seats in force.",
+                 "seats", total(SUBSCRIPTIONS, IN_FORCE, "seats", PAID), None)  # fmt: skip
+    yield Signal("mrr", "commercial", "Monthly recurring revenue in force (paid, not trials).",
+                 "currency", mrr(), None)  # fmt: skip
+    yield Signal("mrr_change_90d", "commercial",
+                 "MRR now against 90 days ago, minus 1 (0.2 is 20% more).",
+                 "ratio", mrr() / mrr(90) - 1, True)  # fmt: skip
+    yield Signal(
+        "days_to_renewal", "commercial",
+        "Days to the next renewal (or end) date of a subscription in force.",
+        "days", lowest(SUBSCRIPTIONS, renewing, "renews_day", PAID) - AsOf(), None,
+    )  # fmt: skip
+    yield Signal("failed_payments_90d", "commercial", "Failed payment attempts in 90 days.",
+                 "payments", total(PAYMENTS, Window(90), None, where("status", "==", "failed")),
+                 False)  # fmt: skip
+    yield Signal("seat_headroom", "commercial",
+                 "Paid seats in force not used in the last 30 days (negative: over-deployed).",
+                 "seats", Ref("seats") - Ref("active_users_30d"), None)  # fmt: skip
+
+
+def _zero() -> Expr:
+    return Const(0)
+
+
+def _days_since(last: Expr) -> Expr:
+    return Coalesce((AsOf() - last, Const(365)))
+
+
+GROUPS = ("activity", "engagement", "milestones", "recency", "support", "voice", "commercial")
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The signals in force: every declaration, in dependency-respecting order by group."""
+
+    signals: tuple[Signal, ...]
+
+    def __iter__(self) -> Iterator[Signal]:
+        return iter(self.signals)
+
+    def __len__(self) -> int:
+        return len(self.signals)
+
+    def named(self, name: str) -> Signal:
+        for signal in self.signals:
+            if signal.name == name:
+                return signal
+        raise KeyError(f"unknown signal {name!r}")
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.signals)
+
+    def sources(self) -> tuple[Source, ...]:
+        used = {a.source.name for s in self.signals for a in s.aggregates()} | {"accounts"}
+        return tuple(s for s in SOURCES if s.name in used)
+
+
+def catalog(key_features: Iterable[str] = ()) -> Catalog:
+    """The Signal Stack; ``key_features`` (from the health model) defines key-feature depth."""
+    signals = (
+        *_commercial(),
+        *_activity(),
+        *_engagement(tuple(key_features)),
+        *_milestones(),
+        *_recency(),
+        *_support(),
+        *_voice(),
+    )
+    return Catalog(tuple(signals))
