@@ -10,6 +10,8 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,10 +31,30 @@ from tenure import __version__
 from tenure.app import Tenure
 from tenure.demo import PortfolioSpec
 from tenure.demo.load import load_demo
+from tenure.health import ModelError, load_model
+from tenure.health.detections import detect_portfolio
+from tenure.health.explain import Explanation
+from tenure.health.scoring import (
+    Comparison,
+    Ranked,
+    RegisteredModel,
+    active_model,
+    explain_account,
+    health_facts,
+    latest_day,
+    ranked,
+    register,
+    rescore,
+    score_portfolio,
+    today,
+)
 from tenure.ingest import ImportRefused, ImportReport, import_file, review
 from tenure.portfolio import PortfolioSummary, summarise
 from tenure.quality import run_checks
+from tenure.readiness import assess
 from tenure.record import KINDS, json_schema
+from tenure.signals import catalog
+from tenure.signals.catalog import signal_info
 from tenure.store import StoreError
 
 app = typer.Typer(
@@ -265,6 +287,200 @@ def matches_reject(
         except review.ReviewError as err:
             raise fail(str(err), as_json) from None
     render_review(done, as_json)
+
+
+DateOption = Annotated[
+    datetime | None,
+    typer.Option(formats=["%Y-%m-%d"], help="A day (YYYY-MM-DD).", show_default=False),
+]
+
+
+@app.command("signals")
+def signals_command(as_json: JsonOption = False) -> None:
+    """List the Signal Stack: every signal with its unit, source, window and direction."""
+    cat = catalog(["<key features>"])
+    listed = [signal_info(s) for s in cat]
+    if as_json:
+        emit_json({"signals": listed})
+        return
+    table = Table(title=f"{len(listed)} signals", title_justify="left")
+    for column in ("group", "signal", "unit", "source", "window", "healthier", "description"):
+        table.add_column(column)
+    for s in listed:
+        table.add_row(s["group"], s["name"], s["unit"], ", ".join(s["sources"]),
+                      "; ".join(s["windows"]), s["healthier"], s["description"])  # fmt: skip
+    out.print(table)
+
+
+@app.command("score")
+def score_command(
+    model: Annotated[
+        Path | None, typer.Option("--model", help="A health model file to register and use.")
+    ] = None,
+    as_of: DateOption = None,
+    days: Annotated[int, typer.Option(min=1, max=3660, help="Days of daily history.")] = 90,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Recompute every account's health score and its daily history (batch engine)."""
+    with opened(db, as_json) as tenure, step_progress(not as_json) as step:
+        registered = _model(tenure, model, as_json)
+        run = score_portfolio(
+            tenure.store, registered, as_of.date() if as_of else None, days,
+            progress=labelled(step, f"score {days} days"),
+        )  # fmt: skip
+        worst = ranked(tenure.store)[:10]
+    if as_json:
+        emit_json(run.to_dict() | {"lowest": [asdict(r) for r in worst]})
+        return
+    bands = ", ".join(f"{band} {n}" for band, n in sorted(run.bands.items()))
+    out.print(f"Scored {run.accounts:,} accounts with {run.model} from {run.first_day} to "
+              f"{run.last_day} ({run.scores:,} daily scores). Bands: {bands}.")  # fmt: skip
+    render_ranked(worst, "Lowest scores")
+
+
+@app.command("explain")
+def explain_command(
+    account: Annotated[str, typer.Argument(help="The account id.")],
+    start: Annotated[
+        datetime | None,
+        typer.Option(
+            "--from",
+            formats=["%Y-%m-%d"],
+            help="From (default: 30 days before --to).",
+            show_default=False,
+        ),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        typer.Option(
+            "--to",
+            formats=["%Y-%m-%d"],
+            help="To (default: the latest scored day).",
+            show_default=False,
+        ),
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Why an account's score changed between two days, component by component."""
+    with opened(db, as_json) as tenure:
+        registered = active_model(tenure.store)
+        last = end.date() if end else latest_day(tenure.store, registered) or today()
+        first = start.date() if start else last - timedelta(days=30)
+        try:
+            explanation = explain_account(tenure.store, account, first, last, registered)
+        except KeyError as err:
+            raise fail(str(err.args[0]), as_json) from None
+    if as_json:
+        emit_json(explanation.to_dict())
+        return
+    render_explanation(explanation)
+
+
+@app.command("rescore")
+def rescore_command(
+    model: Annotated[Path, typer.Option("--model", help="The health model file to try.")],
+    start: Annotated[
+        datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First day to recompute.")
+    ],
+    as_of: DateOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Recompute history under another model and show it beside the model in force."""
+    with opened(db, as_json) as tenure, step_progress(not as_json) as step:
+        try:
+            other = load_model(model)
+        except ModelError as err:
+            raise fail(str(err), as_json) from None
+        comparison = rescore(tenure.store, other, start.date(), as_of.date() if as_of else None,
+                             progress=labelled(step, "rescore"))  # fmt: skip
+    if as_json:
+        emit_json(comparison.to_dict())
+        return
+    render_comparison(comparison)
+
+
+@app.command("detect")
+def detect_command(
+    as_of: DateOption = None, db: DbOption = None, as_json: JsonOption = False
+) -> None:
+    """Silent churn and expansion signals, per account, with the reason."""
+    with opened(db, as_json) as tenure:
+        found = detect_portfolio(tenure.store, active_model(tenure.store),
+                                 as_of.date() if as_of else None)  # fmt: skip
+    if as_json:
+        emit_json({"detections": [d.to_dict() for d in found]})
+        return
+    table = Table(title=f"{len(found)} detections", title_justify="left")
+    for column in ("account", "detection", "kind", "why"):
+        table.add_column(column)
+    for d in found:
+        table.add_row(d.account_id, d.kind, d.direction, d.reason)
+    out.print(table)
+
+
+@app.command("readiness")
+def readiness_command(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Data readiness: the maturity level (L0 to L5) the connected data supports, per object."""
+    with opened(db, as_json) as tenure:
+        report = assess(tenure.store, health=health_facts(tenure.store))
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    table = Table(title=f"Data readiness as of {report.as_of}", title_justify="left")
+    for column in ("object", "level", "blocked", "next step"):
+        table.add_column(column)
+    for o in report.objects:
+        blocked = "; ".join(f"{b.capability}: {b.reason}" for b in o.blocked)
+        table.add_row(o.object, o.label, blocked or "-", o.next_step)
+    out.print(table)
+
+
+def _model(tenure: Tenure, path: Path | None, as_json: bool) -> RegisteredModel:
+    if path is None:
+        return active_model(tenure.store)
+    try:
+        return register(tenure.store, load_model(path))
+    except ModelError as err:
+        raise fail(str(err), as_json) from None
+
+
+def render_ranked(rows: list[Ranked], title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in ("account", "score", "band", "as of"):
+        table.add_column(column, justify="right" if column == "score" else "left")
+    for r in rows:
+        score = "-" if r.score is None else f"{r.score:.1f}"
+        table.add_row(r.account_id, score, r.band or "-", str(r.as_of))
+    out.print(table)
+
+
+def render_explanation(e: Explanation) -> None:
+    before, after = e.before, e.after
+    out.print(f"[bold]{e.account_id}[/] ({after.model}): {before.score} on {before.as_of} -> "
+              f"{after.score} on {after.as_of} ({after.band})")  # fmt: skip
+    out.print(e.text, markup=False)
+    for c in e.contributions:
+        if c.change:
+            out.print(f"  {c.text}", markup=False)
+    if after.missing:
+        out.print(f"[dim]left out (missing): {', '.join(after.missing)}; their weight went to "
+                  "the other inputs[/]")  # fmt: skip
+
+
+def render_comparison(c: Comparison) -> None:
+    out.print(f"{c.other} against {c.current} from {c.first_day} to {c.last_day}: "
+              f"{c.accounts:,} accounts, mean change {c.mean_change:+.2f}, "
+              f"{c.band_changes:,} current bands differ")  # fmt: skip
+    table = Table(title="Biggest differences today", title_justify="left")
+    for column in ("account", c.current, c.other, "difference"):
+        table.add_column(column)
+    for row in c.biggest:
+        table.add_row(row["account_id"], f"{row['current']:.1f}", f"{row['other']:.1f}",
+                      f"{row['difference']:+.1f}")  # fmt: skip
+    out.print(table)
 
 
 def render_review(done: review.Review, as_json: bool) -> None:

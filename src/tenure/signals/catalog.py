@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tenure.signals.declare import (
     Always,
@@ -324,3 +325,27 @@ def catalog(key_features: Iterable[str] = ()) -> Catalog:
         *_voice(),
     )
     return Catalog(tuple(signals))
+
+
+def signal_info(signal: Signal, within: Catalog | None = None) -> dict[str, Any]:
+    """What ``tenure signals`` and docs/signals.md say of a signal (references resolved)."""
+    cat = within or catalog(["<key features>"])
+    aggregates, seen, todo = [], set(), [signal]
+    while todo:
+        current = todo.pop()
+        aggregates += current.aggregates()
+        for name in current.references():
+            if name not in seen:
+                seen.add(name)
+                todo.append(cat.named(name))
+    healthier = {True: "higher", False: "lower", None: "context"}[signal.higher_is_healthier]
+    return {
+        "name": signal.name,
+        "group": signal.group,
+        "description": signal.description,
+        "unit": signal.unit,
+        "sources": sorted({a.source.name for a in aggregates}),
+        "windows": sorted({a.when.describe() for a in aggregates}),
+        "aggregation": signal.aggregation(),
+        "healthier": healthier,
+    }

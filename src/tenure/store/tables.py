@@ -115,3 +115,42 @@ match_reviews = Table(
     Index("ix_match_reviews_kind_row_hash", "kind", "row_hash"),
     comment="Records that could not be matched to an account with confidence: they wait here.",
 )
+
+health_models = Table(
+    "health_models",
+    metadata,
+    Column("model_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("version", String(100), nullable=False),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("text", Text, nullable=False),
+    Column("registered_at", DateTime, nullable=False),
+    Column("active", Boolean, nullable=False, default=False),
+    comment="Every health model file ever used to score, verbatim, so any score can be explained.",
+)
+
+health_scores = Table(
+    "health_scores",
+    metadata,
+    Column("account_id", String(200), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("model_id", Integer, primary_key=True),
+    Column("score", Double),
+    Column("band", String(20)),
+    Column("variant", String(200)),
+    Index("ix_health_scores_model_id_day", "model_id", "day"),
+    comment="Daily health history per account and model (the score as of the end of each day).",
+)
+
+health_current = Table(
+    "health_current",
+    metadata,
+    Column("account_id", String(200), primary_key=True),
+    Column("model_id", Integer, nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("score", Double),
+    Column("band", String(20)),
+    Column("breakdown", JSON, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    comment="Each account's current score with its full breakdown, updated as records arrive.",
+)

@@ -1,0 +1,435 @@
+"""Scoring the portfolio: register models, compute histories in batch, keep scores current live.
+
+- :func:`score_portfolio` recomputes every account's daily history with the batch engine.
+- :class:`LiveScores` updates the scores of the accounts an import touched, through the
+  incremental engine (a few accounts) or the batch engine (many); both give the same numbers.
+- :func:`explain_account` and :func:`rescore` recompute signals for the days asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from tenure.health.explain import Explanation, explain
+from tenure.health.model import HealthModel, default_model, parse_model
+from tenure.health.score import HealthScore, score
+from tenure.readiness import HealthFacts
+from tenure.record import KINDS
+from tenure.signals import Catalog, catalog
+from tenure.signals.batch import AS_OF, BatchEngine
+from tenure.signals.incremental import IncrementalEngine
+from tenure.signals.sources import fetch
+from tenure.store import Store
+from tenure.store.tables import health_current, health_models, health_scores
+
+EPOCH = date(1970, 1, 1)
+CHUNK_DAYS = 31
+LIVE_LIMIT = 50  # above this many accounts an import's scores are refreshed in batch
+Progress = Callable[[int, int], None]
+
+
+def day_number(day: date) -> int:
+    return (day - EPOCH).days
+
+
+def from_day_number(number: int) -> date:
+    return EPOCH + timedelta(days=number)
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    model_id: int
+    model: HealthModel
+
+    def catalog(self) -> Catalog:
+        return catalog(self.model.key_features)
+
+
+def register(store: Store, model: HealthModel, activate: bool = True) -> RegisteredModel:
+    """Keep the model's text in the store (once per digest); make it the active one."""
+    with store.transaction() as connection:
+        found = connection.execute(
+            select(health_models.c.model_id).where(health_models.c.digest == model.digest)
+        ).scalar()
+        if found is None:
+            found = connection.execute(
+                insert(health_models).values(
+                    name=model.name,
+                    version=model.version,
+                    digest=model.digest,
+                    text=model.text,
+                    registered_at=datetime.now(UTC).replace(tzinfo=None),
+                    active=False,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+        if activate:
+            connection.execute(
+                update(health_models).values(active=health_models.c.model_id == found)
+            )
+    return RegisteredModel(int(found), model)
+
+
+def active_model(store: Store) -> RegisteredModel:
+    """The model in force: the last one activated, or the shipped default (registered now)."""
+    with store.engine.connect() as connection:
+        row = connection.execute(
+            select(health_models.c.model_id, health_models.c.text, health_models.c.name).where(
+                health_models.c.active
+            )
+        ).first()
+    if row is None:
+        return register(store, default_model())
+    return RegisteredModel(row.model_id, parse_model(row.text, f"stored model {row.name}"))
+
+
+def load_tables(
+    store: Store, cat: Catalog, accounts: Sequence[str] | None = None
+) -> dict[str, pa.Table]:
+    return {source.name: fetch(store, source, accounts) for source in cat.sources()}
+
+
+def signal_rows(
+    store: Store, cat: Catalog, days: Sequence[int], accounts: Sequence[str] | None = None,
+    tables: dict[str, pa.Table] | None = None, engine: BatchEngine | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Signals per (account, day) from the batch engine, as dictionaries."""
+    tables = tables if tables is not None else load_tables(store, cat, accounts)
+    engine = engine or BatchEngine(cat)
+    return list(engine.compute(tables, days).to_pylist())
+
+
+def _attributes(tables: dict[str, pa.Table]) -> dict[str, dict[str, Any]]:
+    return {row["account_id"]: row for row in tables["accounts"].to_pylist()}
+
+
+@dataclass
+class ScoreRun:
+    """What ``tenure score`` did."""
+
+    model: str
+    model_id: int
+    first_day: date
+    last_day: date
+    accounts: int = 0
+    scores: int = 0
+    bands: dict[str, int] = field(default_factory=dict)
+    current: list[HealthScore] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "first_day": self.first_day.isoformat(),
+            "last_day": self.last_day.isoformat(), "accounts": self.accounts,
+            "scores": self.scores, "bands": self.bands,
+        }  # fmt: skip
+
+
+def score_portfolio(
+    store: Store,
+    registered: RegisteredModel,
+    as_of: date | None = None,
+    history_days: int = 180,
+    progress: Progress | None = None,
+    write_current: bool = True,
+) -> ScoreRun:
+    """Every account's daily scores for ``history_days`` up to ``as_of``, and the current ones."""
+    last = as_of or today()
+    first = last - timedelta(days=history_days - 1)
+    cat = registered.catalog()
+    tables = load_tables(store, cat)
+    attributes = _attributes(tables)
+    engine = BatchEngine(cat)
+    days = list(range(day_number(first), day_number(last) + 1))
+    run = ScoreRun(registered.model.label, registered.model_id, first, last)
+    with store.transaction() as connection:
+        connection.execute(delete(health_scores).where(
+            (health_scores.c.model_id == registered.model_id)
+            & (health_scores.c.day >= first) & (health_scores.c.day <= last)
+        ))  # fmt: skip
+        for start in range(0, len(days), CHUNK_DAYS):
+            chunk = days[start : start + CHUNK_DAYS]
+            rows = signal_rows(store, cat, chunk, tables=tables, engine=engine)
+            scores = [_score_row(registered.model, row, attributes) for row in rows]
+            _write_history(connection, registered.model_id, scores)
+            run.scores += len(scores)
+            run.current = [s for s in scores if s.as_of == last] or run.current
+            if progress:
+                progress(min(start + CHUNK_DAYS, len(days)), len(days))
+        if write_current:
+            _write_current(connection, registered.model_id, run.current)
+    run.accounts = len(run.current)
+    for current in run.current:
+        run.bands[current.band or "none"] = run.bands.get(current.band or "none", 0) + 1
+    return run
+
+
+def _score_row(
+    model: HealthModel, row: dict[str, Any], attributes: dict[str, dict[str, Any]]
+) -> HealthScore:
+    account = row["account_id"]
+    return score(model, account, from_day_number(row[AS_OF]), row, attributes.get(account, {}))
+
+
+def _write_history(connection: Connection, model_id: int, scores: Iterable[HealthScore]) -> None:
+    values = [
+        {"account_id": s.account_id, "day": s.as_of, "model_id": model_id, "score": s.score,
+         "band": s.band, "variant": s.variant}
+        for s in scores
+    ]  # fmt: skip
+    if values:
+        connection.execute(insert(health_scores), values)
+
+
+def _write_current(connection: Connection, model_id: int, scores: Iterable[HealthScore]) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for s in scores:
+        connection.execute(
+            delete(health_current).where(health_current.c.account_id == s.account_id)
+        )
+        connection.execute(
+            insert(health_current).values(
+                account_id=s.account_id,
+                model_id=model_id,
+                as_of=s.as_of,
+                score=s.score,
+                band=s.band,
+                breakdown=s.to_dict(),
+                updated_at=now,
+            )
+        )
+
+
+def _upsert_day(connection: Connection, model_id: int, s: HealthScore) -> None:
+    connection.execute(delete(health_scores).where(
+        (health_scores.c.account_id == s.account_id) & (health_scores.c.day == s.as_of)
+        & (health_scores.c.model_id == model_id)
+    ))  # fmt: skip
+    _write_history(connection, model_id, [s])
+
+
+def account_scores(
+    store: Store, registered: RegisteredModel, account: str, days: Sequence[date]
+) -> dict[date, HealthScore]:
+    """One account's scores as of each of ``days``, recomputed from its records."""
+    cat = registered.catalog()
+    tables = load_tables(store, cat, [account])
+    if tables["accounts"].num_rows == 0:
+        raise KeyError(f"no account {account!r}")
+    attributes = _attributes(tables)
+    rows = signal_rows(store, cat, [day_number(d) for d in days], tables=tables)
+    scored = [_score_row(registered.model, row, attributes) for row in rows]
+    return {s.as_of: s for s in scored}
+
+
+def explain_account(
+    store: Store, account: str, start: date, end: date, registered: RegisteredModel | None = None
+) -> Explanation:
+    """Why ``account``'s score changed from ``start`` to ``end``, under the model in force."""
+    registered = registered or active_model(store)
+    scores = account_scores(store, registered, account, [start, end])
+    if start not in scores or end not in scores:
+        raise KeyError(f"account {account!r} did not exist on {min(start, end)}")
+    return explain(scores[start], scores[end], registered.catalog())
+
+
+class LiveScores:
+    """Keeps current scores as imports land: one incremental engine per running process."""
+
+    def __init__(self, store: Store, registered: RegisteredModel | None = None) -> None:
+        self.store = store
+        self.registered = registered or active_model(store)
+        self.catalog = self.registered.catalog()
+        self.engine = IncrementalEngine(self.catalog)
+
+    def after_import(self, kind: str, import_id: int) -> list[HealthScore]:
+        """Update the scores of every account the import touched; the new scores."""
+        sources = [s for s in self.catalog.sources() if s.kind == kind]
+        fresh = {s.name: fetch(self.store, s, import_id=import_id).to_pylist() for s in sources}
+        touched = sorted({r["account_id"] for rows in fresh.values() for r in rows})
+        if not touched:
+            return []
+        if len(touched) > LIVE_LIMIT:
+            return self._refresh_in_batch(touched)
+        unknown = [a for a in touched if a not in self.engine.states]
+        for source, rows in fresh.items():
+            self.engine.apply(source, [r for r in rows if r["account_id"] not in unknown])
+        if unknown:
+            for source, table in load_tables(self.store, self.catalog, unknown).items():
+                self.engine.apply(source, table.to_pylist())
+        return self._write(touched)
+
+    def _write(self, accounts: Sequence[str]) -> list[HealthScore]:
+        now = day_number(today())
+        scores = []
+        for account in accounts:
+            state = self.engine.state(account)
+            as_of = max(now, state.seen_until or now)
+            signals = self.engine.evaluate(account, as_of)
+            scores.append(score(self.registered.model, account, from_day_number(as_of), signals,
+                                state.attributes))  # fmt: skip
+        self._store(scores)
+        return scores
+
+    def _refresh_in_batch(self, accounts: Sequence[str]) -> list[HealthScore]:
+        scores = list(account_scores_many(self.store, self.registered, accounts, today()))
+        self._store(scores)
+        return scores
+
+    def _store(self, scores: Sequence[HealthScore]) -> None:
+        with self.store.transaction() as connection:
+            _write_current(connection, self.registered.model_id, scores)
+            for s in scores:
+                _upsert_day(connection, self.registered.model_id, s)
+
+
+def account_scores_many(
+    store: Store, registered: RegisteredModel, accounts: Sequence[str], day: date
+) -> list[HealthScore]:
+    cat = registered.catalog()
+    tables = load_tables(store, cat, accounts)
+    attributes = _attributes(tables)
+    rows = signal_rows(store, cat, [day_number(day)], tables=tables)
+    return [_score_row(registered.model, row, attributes) for row in rows]
+
+
+def kinds_scored() -> tuple[str, ...]:
+    """Record kinds whose arrival can move a score."""
+    return tuple(k for k in KINDS if any(s.kind == k for s in catalog().sources()))
+
+
+@dataclass(frozen=True)
+class Ranked:
+    account_id: str
+    score: float | None
+    band: str | None
+    as_of: date
+
+
+def ranked(store: Store) -> list[Ranked]:
+    """Current scores, worst first (accounts without a score last)."""
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            select(health_current.c.account_id, health_current.c.score,
+                   health_current.c.band, health_current.c.as_of)
+        ).all()  # fmt: skip
+    found = [Ranked(r.account_id, r.score, r.band, r.as_of) for r in rows]
+    return sorted(found, key=lambda r: (r.score is None, r.score or 0.0, r.account_id))
+
+
+def movers(
+    store: Store, registered: RegisteredModel, days: int = 30, count: int = 5
+) -> list[Explanation]:
+    """The accounts whose stored score moved most over the last ``days`` days, explained."""
+    scores = health_scores.c
+    with store.engine.connect() as connection:
+        last = connection.execute(
+            select(func.max(scores.day)).where(scores.model_id == registered.model_id)
+        ).scalar()
+        if last is None:
+            return []
+        start = last - timedelta(days=days)
+        rows = connection.execute(
+            select(scores.account_id, scores.day, scores.score).where(
+                (scores.model_id == registered.model_id) & scores.day.in_([start, last])
+            )
+        ).all()
+    pairs: dict[str, dict[date, float]] = {}
+    for row in rows:
+        if row.score is not None:
+            pairs.setdefault(row.account_id, {})[row.day] = row.score
+    moved = [(abs(p[last] - p[start]), a) for a, p in pairs.items() if len(p) == 2]
+    top = [account for _, account in sorted(moved, reverse=True)[:count]]
+    return [explain_account(store, a, start, last, registered) for a in top]
+
+
+def latest_day(store: Store, registered: RegisteredModel) -> date | None:
+    """The last day scored under ``registered``."""
+    scores = health_scores.c
+    with store.engine.connect() as connection:
+        found: date | None = connection.execute(
+            select(func.max(scores.day)).where(scores.model_id == registered.model_id)
+        ).scalar()
+    return found
+
+
+def health_facts(store: Store) -> HealthFacts:
+    """What the readiness report needs to know about scoring."""
+    with store.engine.connect() as connection:
+        row = connection.execute(
+            select(func.count(), func.max(health_current.c.as_of), func.max(health_models.c.name))
+            .select_from(health_current)
+            .join(health_models, health_models.c.model_id == health_current.c.model_id)
+        ).one()
+    count, latest, name = row
+    return HealthFacts(
+        model_version=name, accounts_scored=int(count), latest_as_of=latest,
+        live=True, backtested=False,
+    )  # fmt: skip
+
+
+@dataclass
+class Comparison:
+    """History under another model beside the model in force."""
+
+    current: str
+    other: str
+    first_day: date
+    last_day: date
+    accounts: int
+    mean_change: float
+    band_changes: int
+    biggest: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "current": self.current, "other": self.other,
+            "from": self.first_day.isoformat(), "to": self.last_day.isoformat(),
+            "accounts": self.accounts, "mean_change": self.mean_change,
+            "band_changes": self.band_changes, "biggest": self.biggest,
+        }  # fmt: skip
+
+
+def rescore(
+    store: Store, other: HealthModel, start: date, as_of: date | None = None,
+    progress: Progress | None = None,
+) -> Comparison:  # fmt: skip
+    """Score history from ``start`` under ``other`` (stored, not made active) and compare."""
+    current = active_model(store)
+    trial = register(store, other, activate=False)
+    register(store, current.model)  # keep the model in force active
+    last = as_of or latest_day(store, current) or today()
+    days = (last - start).days + 1
+    if days < 1:
+        raise ValueError(f"--from {start} is after {last}")
+    mine = score_portfolio_quiet(store, current, last, days, progress)
+    theirs = score_portfolio_quiet(store, trial, last, days, progress)
+    now = {s.account_id: s for s in mine}
+    pairs = [(now[s.account_id], s) for s in theirs if s.account_id in now]
+    diffs: list[dict[str, Any]] = [
+        {"account_id": a.account_id, "current": a.score, "other": b.score,
+         "difference": round((b.score or 0) - (a.score or 0), 2)}
+        for a, b in pairs if a.score is not None and b.score is not None
+    ]  # fmt: skip
+    diffs.sort(key=lambda d: -abs(float(d["difference"])))
+    mean = sum(float(d["difference"]) for d in diffs) / len(diffs) if diffs else 0.0
+    changed = sum(1 for a, b in pairs if a.band != b.band)
+    return Comparison(current.model.label, other.label, start, last, len(pairs), round(mean, 2),
+                      changed, diffs[:10])  # fmt: skip
+
+
+def score_portfolio_quiet(
+    store: Store, registered: RegisteredModel, last: date, days: int,
+    progress: Progress | None = None,
+) -> list[HealthScore]:  # fmt: skip
+    """History for ``registered`` (current scores untouched when it is not the model in force)."""
+    run = score_portfolio(store, registered, last, days, progress, write_current=False)
+    return run.current
