@@ -36,7 +36,7 @@ import sys
 import time
 from array import array
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ from signals_batch import (
     make_portfolio,
     peak_mib,
     schema_of,
+    stalled_us,
     small_tables,
     usage_chunk,
 )
@@ -67,23 +68,23 @@ LATE_SHARE, MAX_DELAY = 0.05, 3
 STREAM_DAYS = 30  # the stream is the last 30 days before AS_OF; the year before it is warm-up
 SEED = 7
 Row = dict[str, Any]
-Scorer = Callable[[dict[str, Any], Row], Any]
+Scorer = Callable[[str, int, dict[str, Any], Row], Any]
+EPOCH = date(1970, 1, 1)
 
 
 def scorer() -> tuple[Scorer | None, str]:
-    """The health scorer, and how the figures name what was timed after each event."""
-    # TODO(scoring): `tenure.health.score.score(model, signals, attributes) -> HealthScore` is
-    # being written alongside tenure/health/model.py. Until it exists, the benchmark times the
-    # engine's evaluate() alone and says "signals only"; once it lands, this picks it up (check the
-    # signature then, and that the score, not just the signals, is what the latency measures).
+    """The health scorer (the shipped default model), and how the figures name what was timed."""
     try:
-        from tenure.health.score import score  # type: ignore[import-not-found]
-    except ImportError:
-        return None, "signals only (evaluate(); no scorer in tenure.health yet)"
-    from tenure.health import default_model
-
+        from tenure.health import default_model
+        from tenure.health.score import score
+    except ImportError:  # an older tree: time the signals alone, and say so
+        return None, "signals only (no tenure.health.score)"
     model = default_model()
-    return (lambda signals, attributes: score(model, signals, attributes)), "signals and score"
+
+    def run(account: str, as_of: int, signals: dict[str, Any], attributes: Row) -> Any:
+        return score(model, account, EPOCH + timedelta(days=as_of), signals, attributes)
+
+    return run, f"signals and the health score (`tenure.health.score.score`, {model.label})"
 
 
 # --- the stream ----------------------------------------------------------------------------------
@@ -138,32 +139,37 @@ def _source(name: str) -> Source:
 
 
 class Feeder:
-    """Feeds events to the engine: the clock, pruning on a new day, evaluation and scoring."""
+    """Feeds events to the engine: the clock, pruning on a new day (unless ``prune`` is off, as
+    when a separate job prunes), then, by ``mode``, evaluation and scoring of the account."""
 
-    def __init__(self, engine: IncrementalEngine, clock: int, score: Scorer | None) -> None:
-        self.engine, self.clock, self.score = engine, clock, score
+    def __init__(
+        self,
+        engine: IncrementalEngine,
+        clock: int,
+        mode: str = "score",
+        prune: bool = True,
+    ) -> None:
+        self.engine, self.clock, self.mode, self.prune = engine, clock, mode, prune
+        self.score = scorer()[0] if mode == "score" else None
         self.prunes: list[float] = []
 
     def one(self, row: Row) -> Any:
         day = row["day"]
         if day > self.clock:
             self.clock = day
-            started = time.perf_counter()
-            self.engine.prune(day)
-            self.prunes.append(time.perf_counter() - started)
+            if self.prune:
+                started = time.perf_counter()
+                self.engine.prune(day)
+                self.prunes.append(time.perf_counter() - started)
         account = row["account_id"]
         self.engine.apply("usage", (row,))
+        if self.mode == "apply":
+            return None
         signals = self.engine.evaluate(account, self.clock)
-        if self.score is not None:
-            return self.score(signals, self.engine.states[account].attributes)
-        return signals
-
-    def apply_only(self, row: Row) -> None:
-        day = row["day"]
-        if day > self.clock:
-            self.clock = day
-            self.engine.prune(day)
-        self.engine.apply("usage", (row,))
+        if self.score is None:
+            return signals
+        attributes = self.engine.states[account].attributes
+        return self.score(account, self.clock, signals, attributes)
 
 
 def timed(run: Callable[[], Any]) -> float:
@@ -192,29 +198,32 @@ def throughput(
     warm: dict[str, AccountState],
     clock: int,
     events: Sequence[Row],
-    args: Any,
+    repeat: int,
 ) -> dict[str, Any]:
-    """Events/s through the engine (from the same warm state each time) and the references."""
-    score, _ = scorer()
-    full, apply, prunes = [], [], []
-    for _ in range(args.repeat):
-        engine.states = copy.deepcopy(warm)
-        feeder = Feeder(engine, clock, score)
-        full.append(timed(lambda f=feeder: [f.one(row) for row in events]))
-        prunes.append(sum(feeder.prunes))
-        engine.states = copy.deepcopy(warm)
-        feeder = Feeder(engine, clock, None)
-        apply.append(timed(lambda f=feeder: [f.apply_only(row) for row in events]))
-    best = min(range(args.repeat), key=full.__getitem__)
-    updates = min(timed(lambda: dict_update(events)) for _ in range(args.repeat))
-    appends = min(timed(lambda: append_only(events)) for _ in range(args.repeat))
+    """Events/s through the engine (each run from the same warm state) and the references."""
+    runs: dict[str, list[tuple[float, float, float]]] = {"apply": [], "evaluate": [], "score": []}
+    for _ in range(repeat):
+        for mode, times in runs.items():
+            engine.states = copy.deepcopy(warm)
+            feeder = Feeder(engine, clock, mode)
+            stalled = stalled_us()
+            seconds = timed(lambda f=feeder: [f.one(row) for row in events])
+            times.append((seconds, sum(feeder.prunes), (stalled_us() - stalled) / 1e6 / seconds))
+    best = {mode: min(times) for mode, times in runs.items()}
+    updates = min(timed(lambda: dict_update(events)) for _ in range(repeat))
+    appends = min(timed(lambda: append_only(events)) for _ in range(repeat))
     n = len(events)
+    seconds = {mode: b[0] for mode, b in best.items()}
     return {
         "events": n,
-        "events_per_s": n / full[best],
-        "apply_only_per_s": n / min(apply),
-        "evaluate_us": (full[best] - min(apply)) / n * 1e6,
-        "prune_share": prunes[best] / full[best],
+        "events_per_s": n / seconds["score"],
+        "evaluate_per_s": n / seconds["evaluate"],
+        "apply_per_s": n / seconds["apply"],
+        "apply_us": seconds["apply"] / n * 1e6,
+        "evaluate_us": (seconds["evaluate"] - seconds["apply"]) / n * 1e6,
+        "score_us": (seconds["score"] - seconds["evaluate"]) / n * 1e6,
+        "prune_share": best["score"][1] / seconds["score"],
+        "cpu_stalled": best["score"][2],
         "dict_update_per_s": n / updates,
         "append_per_s": n / appends,
     }
@@ -223,6 +232,7 @@ def throughput(
 def latency(feeder: Feeder, events: Sequence[Row], rate: float, seed: int = SEED) -> dict[str, Any]:
     """Feed ``events`` with Poisson arrivals at ``rate`` a second; arrival-to-result times."""
     gaps = np.random.default_rng(seed).exponential(1 / rate, len(events))
+    stalled = stalled_us()
     started = time.perf_counter() + 0.01
     arrivals = started + np.cumsum(gaps)
     took = np.empty(len(events))
@@ -236,7 +246,9 @@ def latency(feeder: Feeder, events: Sequence[Row], rate: float, seed: int = SEED
         feeder.one(row)
         took[i] = time.perf_counter() - due
     ms = took * 1000
+    wall = time.perf_counter() - started
     return {
+        "cpu_stalled": (stalled_us() - stalled) / 1e6 / wall,
         "events": len(events),
         "rate_per_s": rate,
         "p50_ms": float(np.percentile(ms, 50)),
@@ -358,19 +370,24 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     stream = Stream(args.accounts, args.rows_per_account)
     engine = IncrementalEngine(catalog())
     stream.warm_up(engine)
-    prepared = time.perf_counter() - started
+    ready = time.perf_counter() - started
     timed_events = stream.events[: int(np.searchsorted(stream.arrival, stream.start + args.days))]
     print(f"{len(stream.warm_usage):,} warm-up usage rows, {len(stream.events):,} in the stream; "
-          f"ready in {prepared:.1f} s", flush=True)  # fmt: skip
+          f"ready in {ready:.1f} s", flush=True)  # fmt: skip
     warm = copy.deepcopy(engine.states)
-    rates = throughput(engine, warm, stream.start - 1, timed_events, args)
+    rates = throughput(engine, warm, stream.start - 1, timed_events, args.repeat)
     print(f"throughput: {json.dumps(rates)}", flush=True)
-    score, what = scorer()
+    # the engine now holds the state after the timed events (the last run scored them)
     clock = max(r["day"] for r in timed_events)
     rest = stream.events[len(timed_events) : len(timed_events) + args.latency_events]
-    feeder = Feeder(engine, clock, score)
-    gc.collect()
-    delays = latency(feeder, rest, rates["events_per_s"] / 2)
+    rate = rates["events_per_s"] / 2
+    before = copy.deepcopy(engine.states)
+    delays = {}
+    for prune in (False, True):  # pruning off the event path, then inline
+        engine.states = copy.deepcopy(before)
+        feeder = Feeder(engine, clock, "score", prune)
+        gc.collect()
+        delays["inline" if prune else "separate"] = latency(feeder, rest, rate)
     print(f"latency: {json.dumps(delays)}", flush=True)
     engine.prune(feeder.clock)
     sizes = state_sizes(engine)
@@ -380,7 +397,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "accounts": args.accounts,
         "rows_per_account": args.rows_per_account,
-        "what": what,
+        "what": scorer()[1],
         "warm_rows": len(stream.warm_usage),
         "throughput": rates,
         "latency": delays,
@@ -391,8 +408,19 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def latency_line(label: str, lat: dict[str, Any]) -> str:
+    prunes = (
+        f"{lat['prunes']} prunes, {lat['prune_ms_mean']:.0f} ms each" if lat["prunes"] else "none"
+    )
+    return (
+        f"| {label} | {lat['p50_ms']:.2f} ms | {lat['p99_ms']:.2f} ms | {lat['p999_ms']:.1f} ms "
+        f"| {lat['max_ms']:.1f} ms | {prunes} |"
+    )
+
+
 def write_results(r: dict[str, Any], path: Path) -> None:
     t, lat, st = r["throughput"], r["latency"], r["state"]
+    rate = lat["inline"]["rate_per_s"]
     lines = [
         "",
         f"## Incremental signals, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
@@ -402,27 +430,40 @@ def write_results(r: dict[str, Any], path: Path) -> None:
         f"Usage events of {r['accounts']:,} accounts (about {r['rows_per_account']:,} usage rows "
         "an account over two years, as in the batch benchmark) through "
         "`IncrementalEngine.apply`, in time order with 5% of them one to three days late, each "
-        f"followed by `evaluate()` of its account as of the stream's clock: {r['what']}. The "
-        f"engine first took in the year before the stream ({r['warm_rows']:,} usage rows and "
-        "every other source); it prunes inline whenever the clock reaches a new day. Throughput "
-        f"over the first {r['days']} days of the stream ({t['events']:,} events), best of "
+        f"followed by `evaluate()` of its account as of the stream's clock and then {r['what']}. "
+        f"The engine first took in the year before the stream ({r['warm_rows']:,} usage rows and "
+        "every other source); it prunes whenever the clock reaches a new day. Throughput over "
+        f"the first {r['days']} days of the stream ({t['events']:,} events), best of "
         f"{r['repeat']} from the same warm state; the reference is a bare Python loop over the "
         "same row dicts that keeps per-account per-day totals in a dict "
-        "(`totals[account][day] += count`). Every account's signals then equal the batch "
+        "(`totals[account][day] += count`). Every account's signals at the end equal the batch "
         "engine's over the same rows.",
         "",
-        "| events/s (apply + evaluate) | apply only | evaluate | dict-update loop | "
-        "reference / Tenure | list-append loop |",
+        "| events/s, with scoring | signals only | apply only | dict-update loop "
+        "| loop / Tenure | list-append loop |",
         "|---:|---:|---:|---:|---:|---:|",
-        f"| {t['events_per_s']:,.0f} | {t['apply_only_per_s']:,.0f} | "
-        f"{t['evaluate_us']:,.0f} µs an event | {t['dict_update_per_s']:,.0f} | "
-        f"{t['dict_update_per_s'] / t['events_per_s']:,.0f} | {t['append_per_s']:,.0f} |",
+        f"| {t['events_per_s']:,.0f} | {t['evaluate_per_s']:,.0f} | {t['apply_per_s']:,.0f} "
+        f"| {t['dict_update_per_s']:,.0f} | {t['dict_update_per_s'] / t['events_per_s']:,.0f} "
+        f"| {t['append_per_s']:,.0f} |",
         "",
-        f"Latency, arrival to updated signals, {lat['events']:,} events arriving at half that "
-        f"rate ({lat['rate_per_s']:,.0f}/s, Poisson), queueing included: p50 "
-        f"{lat['p50_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms, p99.9 {lat['p999_ms']:.1f} ms, max "
-        f"{lat['max_ms']:.1f} ms (aim: p99 under 50 ms); {lat['prunes']} inline prunes took "
-        f"{lat['prune_ms_mean']:.1f} ms each on average.",
+        f"An event costs {t['apply_us']:.0f} µs to apply, {t['evaluate_us']:.0f} µs to evaluate "
+        f"its account's {len(catalog())} signals and {t['score_us']:.0f} µs to score them; "
+        f"pruning on each new day is {t['prune_share']:.0%} of the time. Share of the best run's "
+        "wall time that some task waited for a CPU (Linux PSI; above about 0.1 the machine was "
+        f"busy with something else): {t['cpu_stalled']:.2f}.",
+        "",
+        f"Latency from an event's arrival to its account's new score, {lat['inline']['events']:,} "
+        f"events arriving at half the sustainable rate ({rate:,.0f}/s, Poisson), queueing "
+        "included (aim: p99 under 50 ms):",
+        "",
+        "| pruning | p50 | p99 | p99.9 | max | prunes in the event path |",
+        "|---|---:|---:|---:|---:|---|",
+        latency_line("inline, on each new day", lat["inline"]),
+        latency_line("off the event path (another job)", lat["separate"]),
+        "",
+        "CPU stall share during the latency runs: "
+        f"{lat['inline']['cpu_stalled']:.2f} (inline), {lat['separate']['cpu_stalled']:.2f} "
+        "(off the path).",
         "",
         f"State per account after pruning ({st['accounts']:,} accounts; aim under 2 KB):",
         "",
@@ -449,7 +490,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=2_000)
     parser.add_argument("--rows-per-account", type=int, default=ROWS_PER_ACCOUNT)
-    parser.add_argument("--days", type=int, default=10, help="days of the stream timed")
+    parser.add_argument("--days", type=int, default=5, help="days of the stream timed")
     parser.add_argument("--latency-events", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="200 accounts, a short stream")

@@ -28,6 +28,8 @@ from tenure.record.fields import Choice
 from tenure.record.kinds import Field, Kind
 from tenure.record.schema import KINDS
 from tenure.settings import SETTINGS
+from tenure.signals import GROUPS, SOURCES, catalog
+from tenure.signals.catalog import signal_info
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTH = 100
@@ -189,12 +191,51 @@ def record_reference() -> str:
     return "\n".join(parts)
 
 
+def signals_reference() -> str:
+    """docs/signals.md: every signal of the Signal Stack, by group."""
+    cat = catalog(["<key features>"])
+    parts = [
+        "# Signals\n\n",
+        _note("tenure/signals/catalog.py"),
+        "\nEvery signal is declared once in `tenure.signals.catalog`; the batch engine (Ibis on "
+        "DuckDB) and the incremental engine are both derived from that declaration and agree "
+        "exactly (tests/test_signal_engines.py). Days are whole UTC days; a signal as of a day "
+        "sees everything up to the end of that day. `tenure signals --json` prints the same.\n",
+    ]
+    for group in GROUPS:
+        parts.append(
+            f"\n## {group}\n\n| signal | unit | healthier | source | window | "
+            "what it is |\n|---|---|---|---|---|---|\n"
+        )
+        for signal in cat:
+            if signal.group != group:
+                continue
+            info = signal_info(signal, cat)
+            cells = [
+                f"`{info['name']}`",
+                info["unit"],
+                info["healthier"],
+                ", ".join(info["sources"]),
+                "; ".join(info["windows"]),
+                info["description"] + " Computed as: " + info["aggregation"] + ".",
+            ]
+            parts.append("| " + " | ".join(_cell(c) for c in cells) + " |\n")
+    parts.append("\n## Sources\n\n| source | record kind | columns | notes |\n|---|---|---|---|\n")
+    for source in SOURCES:
+        columns = ", ".join(f"{name} ({recipe})" for name, recipe in source.columns)
+        parts.append(
+            f"| {source.name} | {source.kind} | {_cell(columns)} | {_cell(source.description)} |\n"
+        )
+    return "".join(parts)
+
+
 def generate() -> dict[Path, str]:
     """Path (relative to the repository) -> the text it should hold."""
     return {
         Path("docs/cli.md"): cli_reference(),
         Path("docs/settings.md"): settings_reference(),
         Path("docs/record.md"): record_reference(),
+        Path("docs/signals.md"): signals_reference(),
     }
 
 

@@ -37,7 +37,9 @@ def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
-@pytest.mark.parametrize("relative", ["docs/cli.md", "docs/settings.md", "docs/record.md"])
+@pytest.mark.parametrize(
+    "relative", ["docs/cli.md", "docs/settings.md", "docs/record.md", "docs/signals.md"]
+)
 def test_generated_reference_is_current(relative: str) -> None:
     path = ROOT / relative
     assert path.exists(), f"{relative} is missing: {RUN_MAKE_DOCS}"
@@ -113,3 +115,11 @@ def test_every_kind_has_a_mapping_example_or_import_docs() -> None:
     missing = [k for k in KINDS if k not in examples and not _mentioned_in(text, k)]
     where = "docs/importing.md" if guide.exists() else "docs/importing.md (missing)"
     assert not missing, f"no mapping example in mappings/ and no mention in {where}: {missing}"
+
+
+def test_every_signal_is_documented() -> None:
+    from tenure.signals import catalog
+
+    text = _read(DOCS / "signals.md")
+    missing = [name for name in catalog(["k"]).names() if f"`{name}`" not in text]
+    assert not missing, f"docs/signals.md lacks {missing}: {RUN_MAKE_DOCS}"

@@ -43,6 +43,7 @@ from tenure.health.scoring import (
     health_facts,
     latest_day,
     ranked,
+    refresh_scores,
     register,
     rescore,
     score_portfolio,
@@ -175,10 +176,13 @@ def import_command(
             )
         except ImportRefused as err:
             raise fail(f"refused, nothing imported: {err}", as_json) from None
+        rescored = refresh_scores(tenure.store, report.kind, report.import_id, report.accepted)
     if as_json:
-        emit_json(report.as_dict())
+        emit_json(report.as_dict() | {"scores_updated": len(rescored)})
     else:
         render_import(report)
+        if rescored:
+            out.print(f"health scores updated for {len(rescored):,} accounts")
 
 
 def render_import(report: ImportReport, brief: bool = False) -> None:
@@ -514,7 +518,19 @@ def demo_command(
         render_import(done, brief=True)
     if report.summary is not None:
         render_summary(report.summary)
-    out.print(f"\nStored in {database}. Next: [bold]tenure check[/], [bold]tenure summary[/].")
+    if report.scores is not None:
+        run = report.scores
+        bands = ", ".join(f"{band} {n}" for band, n in sorted(run.bands.items()))
+        out.print(f"\nHealth ({run.model}) as of {run.last_day}: {bands}")
+        render_ranked(report.lowest, "Portfolio ranked by health (lowest first)")
+        out.print("\n[bold]Biggest movers over 30 days[/]")
+        for mover in report.movers:
+            out.print(f"{mover.account_id}: {mover.before.score} -> {mover.after.score}  "
+                      f"{mover.text}", markup=False, highlight=False)  # fmt: skip
+    out.print(
+        f"\nStored in {database}. Next: [bold]tenure explain ACCOUNT[/], [bold]tenure detect[/], "
+        "[bold]tenure readiness[/], [bold]tenure check[/]."
+    )
 
 
 @app.command("summary")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from tenure.demo.portfolio import PortfolioSpec, generate_portfolio
+from tenure.demo.portfolio import FEATURES, PortfolioSpec, generate_portfolio
+from tenure.health import default_model, load_model
+from tenure.health.explain import Explanation
+from tenure.health.scoring import Ranked, ScoreRun, movers, ranked, register, score_portfolio
 from tenure.ingest import ImportReport, import_file
 from tenure.portfolio import PortfolioSummary, summarise
 from tenure.store import Store
@@ -23,6 +26,9 @@ class DemoReport:
     files: dict[str, list[str]]
     imports: list[ImportReport] = field(default_factory=list)
     summary: PortfolioSummary | None = None
+    scores: ScoreRun | None = None
+    lowest: list[Ranked] = field(default_factory=list)
+    movers: list[Explanation] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         imports = [
@@ -31,7 +37,13 @@ class DemoReport:
             for report in self.imports
         ]
         summary = None if self.summary is None else self.summary.as_dict()
-        return {"files": self.files, "imports": imports, "summary": summary}
+        health = None
+        if self.scores is not None:
+            health = self.scores.to_dict() | {
+                "lowest": [asdict(r) for r in self.lowest],
+                "movers": [m.to_dict() for m in self.movers],
+            }
+        return {"files": self.files, "imports": imports, "summary": summary, "health": health}
 
 
 def load_demo(
@@ -52,7 +64,32 @@ def load_demo(
         for path in paths:
             report.imports.append(_import_one(store, kind, path, step))
     report.summary = summarise(store, as_of=last_day(spec))
+    _score(store, spec, out_dir, report, step)
     return report
+
+
+def demo_model(out_dir: Path) -> Path:
+    """The default health model with the demo product's key features named, written out."""
+    key = [name for name, is_key, *_ in FEATURES if is_key]
+    text = default_model().text.replace("model: default", "model: demo", 1)
+    text = text.replace("key_features: []", f"key_features: [{', '.join(key)}]", 1)
+    path = out_dir / "health-model.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _score(
+    store: Store, spec: PortfolioSpec, out_dir: Path, report: DemoReport, step: Step | None
+) -> None:
+    registered = register(store, load_model(demo_model(out_dir)))
+
+    def scoring(done: int, total: int) -> None:
+        if step:
+            step("score 90 days of history", done, total)
+
+    report.scores = score_portfolio(store, registered, last_day(spec), 90, scoring)
+    report.lowest = ranked(store)[:10]
+    report.movers = movers(store, registered, days=30, count=5)
 
 
 def last_day(spec: PortfolioSpec) -> date:

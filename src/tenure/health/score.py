@@ -121,11 +121,9 @@ def _weigh(
     weight = sum(w for *_, w in present)
     if not present:
         return []
-    counted = {s for s, *_ in present}
-    left_out: list[tuple[str, float | None, float | None, float]] = [
-        (i.signal, None, None, 0.0) for i in component.inputs if i.signal not in counted
-    ]
-    return [(s, v, sc, w / weight) for s, v, sc, w in present] + left_out
+    counted = {s: (v, sc, w / weight) for s, v, sc, w in present}
+    # in the model's order, inputs left out included (with no score and no share)
+    return [(i.signal, *counted.get(i.signal, (None, None, 0.0))) for i in component.inputs]
 
 
 def _absent(component: Component) -> list[tuple[str, float | None, float | None, float]]:

@@ -433,3 +433,15 @@ def score_portfolio_quiet(
     """History for ``registered`` (current scores untouched when it is not the model in force)."""
     run = score_portfolio(store, registered, last, days, progress, write_current=False)
     return run.current
+
+
+def refresh_scores(
+    store: Store, kind: str, import_id: int | None, accepted: int
+) -> list[HealthScore]:
+    """After an import: the touched accounts' scores, brought up to date (once scoring began)."""
+    if not accepted or import_id is None or kind not in kinds_scored():
+        return []
+    with store.engine.connect() as connection:
+        if connection.execute(select(func.count()).select_from(health_current)).scalar() == 0:
+            return []  # nothing scored yet: `tenure score` computes the first scores
+    return LiveScores(store).after_import(kind, import_id)
