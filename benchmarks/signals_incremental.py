@@ -54,8 +54,8 @@ from signals_batch import (
     make_portfolio,
     peak_mib,
     schema_of,
-    stalled_us,
     small_tables,
+    stalled_us,
     usage_chunk,
 )
 
