@@ -456,18 +456,7 @@ def test_score_portfolio_writes_history_that_explanations_match(
     }
 
 
-def test_live_scores_follow_imports_and_equal_batch_scores(
-    store: Store, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    if store.backend == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="signals.sources reads SQLite through ADBC's own SQLite library: closing "
-                "that connection deletes the -wal file the SQLAlchemy connection still writes "
-                "to, so later reads in the process miss later imports",
-            )
-        )
+def test_live_scores_follow_imports_and_equal_batch_scores(store: Store, tmp_path: Path) -> None:
     base = today()
     _load(store, tmp_path, base)
     registered = register(store, default_model())

@@ -470,8 +470,7 @@ def render_explanation(e: Explanation) -> None:
         if c.change:
             out.print(f"  {c.text}", markup=False)
     if after.missing:
-        out.print(f"[dim]left out (missing): {', '.join(after.missing)}; their weight went to "
-                  "the other inputs[/]")  # fmt: skip
+        out.print(f"[dim]missing: {', '.join(after.missing)} ({after.missing_policy})[/]")
 
 
 def render_comparison(c: Comparison) -> None:

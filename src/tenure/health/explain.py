@@ -141,7 +141,7 @@ def describe(value: float | None, unit: str, name: str = "") -> str:
     if unit == "share":
         return f"{value:.0%}"
     if unit == "days":
-        return f"{value:.0f} days"
+        return f"{value:.0f} day{'' if value == 1 else 's'}"
     if unit == "flag":
         return "yes" if value else "no"
     if unit in ("score", "currency"):

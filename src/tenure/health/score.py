@@ -64,6 +64,14 @@ class HealthScore:
     variant: str
     components: tuple[ComponentScore, ...]
     missing: tuple[str, ...] = field(default=())
+    missing_inputs: str = "redistribute"  # the model's policy for them
+
+    @property
+    def missing_policy(self) -> str:
+        """What happened to the missing inputs, in words."""
+        if self.missing_inputs == "neutral":
+            return "each scored a neutral 50"
+        return "their weight went to the inputs present"
 
     @property
     def score(self) -> float | None:
@@ -103,8 +111,9 @@ def score(
     total = sum(points) if total_weight else None
     band = None if total is None else model.bands.band(total / 100)
     return HealthScore(
-        account_id, as_of, total, band, model.label, model.digest, variant, parts, missing
-    )
+        account_id, as_of, total, band, model.label, model.digest, variant, parts, missing,
+        model.missing_inputs,
+    )  # fmt: skip
 
 
 def _weigh(

@@ -223,27 +223,39 @@ def _analyzer() -> Any:
 
 
 def _run_arrow(store: Store, query: Select[Any]) -> pa.Table:
-    """Run ``query`` on the store's backend through ADBC and return Arrow."""
+    """Run ``query`` on the store's backend and return Arrow.
+
+    SQLite is read through the store's own connection (Python's sqlite3): a second copy of the
+    SQLite library in the process (as an ADBC driver would bring) breaks SQLite's file locks and
+    its write-ahead log. PostgreSQL is read through ADBC's libpq driver, straight to Arrow.
+    """
     dialect = store.engine.dialect
     sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-    with _adbc_connect(store) as connection, connection.cursor() as cursor:
-        if dialect.name == "sqlite":
-            # Type each column from every row (the driver otherwise guesses from the first 1,024).
-            cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": "2000000000"})
-        cursor.execute(sql)
-        return cursor.fetch_arrow_table()
-
-
-def _adbc_connect(store: Store) -> Any:
-    url = store.engine.url
-    if url.get_backend_name() == "sqlite":
-        import adbc_driver_sqlite.dbapi as sqlite_adbc
-
-        return sqlite_adbc.connect(url.database or ":memory:")
+    if dialect.name == "sqlite":
+        return _sqlite_arrow(store, sql)
     import adbc_driver_postgresql.dbapi as pg_adbc
 
-    plain = url.set(drivername="postgresql")
-    return pg_adbc.connect(plain.render_as_string(hide_password=False))
+    plain = store.engine.url.set(drivername="postgresql")
+    with pg_adbc.connect(plain.render_as_string(hide_password=False)) as connection:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetch_arrow_table()
+
+
+def _sqlite_arrow(store: Store, sql: str) -> pa.Table:
+    with store.engine.connect() as connection:
+        cursor = connection.connection.driver_connection.execute(sql)  # type: ignore[union-attr]
+        names = [d[0] for d in cursor.description]
+        batches = []
+        while chunk := cursor.fetchmany(_CHUNK):
+            columns = list(zip(*chunk, strict=True))
+            batches.append(pa.table({n: pa.array(c) for n, c in zip(names, columns, strict=True)}))
+    if not batches:
+        return pa.table({n: pa.array([], pa.null()) for n in names})
+    return pa.concat_tables(batches, promote_options="permissive")
+
+
+_CHUNK = 200_000
 
 
 def rows(table: pa.Table) -> list[dict[str, Any]]:
