@@ -235,11 +235,10 @@ def _run_arrow(store: Store, query: Select[Any]) -> pa.Table:
         return _sqlite_arrow(store, sql)
     import adbc_driver_postgresql.dbapi as pg_adbc
 
-    plain = store.engine.url.set(drivername="postgresql")
-    with pg_adbc.connect(plain.render_as_string(hide_password=False)) as connection:
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            return cursor.fetch_arrow_table()
+    uri = store.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with pg_adbc.connect(uri) as connection, connection.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetch_arrow_table()
 
 
 def _sqlite_arrow(store: Store, sql: str) -> pa.Table:
