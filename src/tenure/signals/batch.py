@@ -102,12 +102,33 @@ def _plan(catalog: Catalog) -> list[_Pass]:
                 key: tuple[Any, ...] = ("latest", agg.identity)
                 when: Window | During | Always | None = agg.when
             elif _on_day(agg):
-                key, when = (agg.source.name, "days"), None
+                key, when = (agg.source.name, "days", _grain(agg)), None
             else:
                 key, when = (agg.source.name, agg.when), agg.when
             plan = passes.setdefault(key, _Pass(agg.source, when))
             plan.add(agg, f"p{list(passes).index(key)}")
     return list(passes.values())
+
+
+def _grain(agg: Aggregate) -> tuple[str, ...]:
+    """The columns an aggregation needs besides the account, the day and a summed column."""
+    needed = {c.column for c in agg.where}
+    if agg.reduction != "total" and agg.column is not None:
+        needed.add(agg.column)
+    return tuple(sorted(needed - {agg.source.day}))
+
+
+def _rolled_up(plan: _Pass, table: ir.Table) -> ir.Table | None:
+    """An append-only source summed to one row per account, day and needed columns (the grain
+    of the pass), so that pairing rows with as-of days handles as few rows as possible; None
+    when a summed column is also filtered on (the rows are then used as they are)."""
+    aggs = [agg for _, agg in plan.aggregates.values()]
+    grain = {"account_id", plan.source.day, *(c for a in aggs for c in _grain(a))}
+    summed = {a.column for a in aggs if a.reduction == "total" and a.column is not None}
+    if summed & grain:
+        return None
+    measures = {column: table[column].sum() for column in sorted(summed)}
+    return table.group_by(sorted(grain)).aggregate(_rows=table.count(), **measures)
 
 
 def _on_day(agg: Aggregate) -> bool:
@@ -125,14 +146,32 @@ def _run_pass(plan: _Pass, table: ir.Table, days: ir.Table) -> ir.Table:
     aggs = [agg for _, agg in plan.aggregates.values()]
     if aggs[0].reduction == "latest":
         return _latest(plan, table, days)
+    if plan.when is None:
+        table = _in_reach(plan, table, days)
+    rolled = _rolled_up(plan, table) if plan.when is None and plan.source.append_only else None
+    if rolled is not None:
+        table = rolled
     joined = _joined(plan, table, days)
     measures = {}
     for column, agg in plan.aggregates.values():
         test = _conditions(agg.where, joined)
         if plan.when is None:
             test = test & _when(agg.when, joined, plan.source.day)
-        measures[column] = _reduce(agg, joined, test)
+        measures[column] = _reduce(agg, joined, test, rolled is not None)
     return joined.group_by(["account_id", AS_OF]).aggregate(**measures)
+
+
+def _reach(plan: _Pass) -> tuple[int, int]:
+    """How far back the pass's windows reach, and how near the as-of day the nearest ends."""
+    windows = [agg.when for _, agg in plan.aggregates.values() if isinstance(agg.when, Window)]
+    return max(w.skip + (w.days or 0) for w in windows), min(w.skip for w in windows)
+
+
+def _in_reach(plan: _Pass, table: ir.Table, days: ir.Table) -> ir.Table:
+    """Only the rows some as-of day's windows can reach."""
+    reach, nearest = _reach(plan)
+    day = table[plan.source.day]
+    return table.filter(day <= days[AS_OF].max() - nearest, day > days[AS_OF].min() - reach)
 
 
 def _joined(plan: _Pass, table: ir.Table, days: ir.Table) -> ir.Table:
@@ -141,9 +180,7 @@ def _joined(plan: _Pass, table: ir.Table, days: ir.Table) -> ir.Table:
     as_of = joined[AS_OF]
     if plan.when is not None:
         return joined.filter(_when(plan.when, joined, plan.source.day))
-    windows = [agg.when for _, agg in plan.aggregates.values()]
-    reach = max(w.skip + (w.days or 0) for w in windows if isinstance(w, Window))
-    nearest = min(w.skip for w in windows if isinstance(w, Window))
+    reach, nearest = _reach(plan)
     day = joined[plan.source.day]
     return joined.filter((day <= as_of - nearest) & (day > as_of - reach))
 
@@ -160,10 +197,10 @@ def _latest(plan: _Pass, table: ir.Table, days: ir.Table) -> ir.Table:
     return first.select("account_id", AS_OF, **{column: first[agg.column]})
 
 
-def _reduce(agg: Aggregate, t: ir.Table, test: ir.BooleanValue) -> ir.Value:
+def _reduce(agg: Aggregate, t: ir.Table, test: ir.BooleanValue, rolled: bool) -> ir.Value:
     if agg.reduction == "total":
         if agg.column is None:
-            return t.count(where=test)
+            return t._rows.sum(where=test) if rolled else t.count(where=test)
         return t[agg.column].sum(where=test)
     assert agg.column is not None
     value = t[agg.column]
