@@ -176,7 +176,9 @@ def import_command(
             )
         except ImportRefused as err:
             raise fail(f"refused, nothing imported: {err}", as_json) from None
-        rescored = refresh_scores(tenure.store, report.kind, report.import_id, report.accepted)
+        rescored = refresh_scores(
+            tenure.store, report.kind, report.import_id, report.accepted, report.accounts
+        )
     if as_json:
         emit_json(report.as_dict() | {"scores_updated": len(rescored)})
     else:

@@ -21,7 +21,7 @@ from tenure.health.model import HealthModel, default_model, parse_model
 from tenure.health.score import HealthScore, score
 from tenure.readiness import HealthFacts
 from tenure.record import KINDS
-from tenure.signals import Catalog, catalog
+from tenure.signals import Catalog, Source, catalog
 from tenure.signals.batch import AS_OF, BatchEngine
 from tenure.signals.incremental import IncrementalEngine
 from tenure.signals.sources import fetch
@@ -250,22 +250,34 @@ class LiveScores:
         self.catalog = self.registered.catalog()
         self.engine = IncrementalEngine(self.catalog)
 
-    def after_import(self, kind: str, import_id: int) -> list[HealthScore]:
-        """Update the scores of every account the import touched; the new scores."""
+    def after_import(
+        self, kind: str, import_id: int, accounts: Iterable[str] | None = None
+    ) -> list[HealthScore]:
+        """Update the scores of every account the import touched (``accounts`` when the caller
+        knows them, else read from the store); the new scores."""
         sources = [s for s in self.catalog.sources() if s.kind == kind]
-        fresh = {s.name: fetch(self.store, s, import_id=import_id).to_pylist() for s in sources}
-        touched = sorted({r["account_id"] for rows in fresh.values() for r in rows})
+        touched = sorted(accounts) if accounts is not None else self._touched(sources, import_id)
         if not touched:
             return []
         if len(touched) > LIVE_LIMIT:
             return self._refresh_in_batch(touched)
         unknown = [a for a in touched if a not in self.engine.states]
-        for source, rows in fresh.items():
-            self.engine.apply(source, [r for r in rows if r["account_id"] not in unknown])
+        known = [a for a in touched if a in self.engine.states]
+        for source in sources if known else ():
+            rows = fetch(self.store, source, known, import_id=import_id).to_pylist()
+            self.engine.apply(source.name, rows)
         if unknown:
-            for source, table in load_tables(self.store, self.catalog, unknown).items():
-                self.engine.apply(source, table.to_pylist())
+            for name, table in load_tables(self.store, self.catalog, unknown).items():
+                self.engine.apply(name, table.to_pylist())
         return self._write(touched)
+
+    def _touched(self, sources: Sequence[Source], import_id: int) -> list[str]:
+        found = {
+            r
+            for s in sources
+            for r in fetch(self.store, s, import_id=import_id)["account_id"].to_pylist()
+        }
+        return sorted(found)
 
     def _write(self, accounts: Sequence[str]) -> list[HealthScore]:
         now = day_number(today())
@@ -436,12 +448,13 @@ def score_portfolio_quiet(
 
 
 def refresh_scores(
-    store: Store, kind: str, import_id: int | None, accepted: int
-) -> list[HealthScore]:
+    store: Store, kind: str, import_id: int | None, accepted: int,
+    accounts: Iterable[str] | None = None,
+) -> list[HealthScore]:  # fmt: skip
     """After an import: the touched accounts' scores, brought up to date (once scoring began)."""
     if not accepted or import_id is None or kind not in kinds_scored():
         return []
     with store.engine.connect() as connection:
         if connection.execute(select(func.count()).select_from(health_current)).scalar() == 0:
             return []  # nothing scored yet: `tenure score` computes the first scores
-    return LiveScores(store).after_import(kind, import_id)
+    return LiveScores(store).after_import(kind, import_id, accounts)

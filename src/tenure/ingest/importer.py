@@ -193,6 +193,8 @@ class _ImportState:
         """Write a batch the column-wise engine took; count duplicates and conflicts."""
         fresh = self.ledger.fresh(numbers, parsed.keys, parsed.hashes)
         table = parsed.table(fresh, {IMPORT_ID: self.report.import_id})
+        if "account_id" in table.column_names:
+            self.report.accounts.update(a for a in table["account_id"].unique().to_pylist() if a)
         written = records.insert_new(self.connection, self.kind, table)
         self.ledger.accepted(written)
         self.ledger.duplicate(len(fresh) - written)  # another writer got there first
@@ -253,6 +255,7 @@ class _ImportState:
         keys = [row[key] for row in ready.rows]
         hashes = [row[ROW_HASH] for row in ready.rows]
         fresh = [ready.rows[i] for i in self.ledger.fresh(ready.numbers, keys, hashes)]
+        self.report.accounts.update(r["account_id"] for r in fresh if r.get("account_id"))
         update = self.kind.spoken_for(self.plan.carried) | {ROW_HASH, IMPORT_ID}
         written = records.write(self.connection, self.kind, fresh, update)
         self.ledger.accepted(written)

@@ -43,9 +43,11 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
     import_id: int | None = None
     seconds: float = 0.0
+    accounts: set[str] = field(default_factory=set)  # accounts whose records were written
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data.pop("accounts")
         data["errors"] = [asdict(e) for e in self.errors]
         return data
 
