@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+from datetime import date, timedelta
 from pathlib import Path
 
 from conftest import Cli, require_shared_data
@@ -95,3 +97,40 @@ def test_cdnow_purchase_log(sqlite_cli: Cli) -> None:
     assert summary["records"]["invoices"] == 69659
     found = {w["code"]: w["count"] for w in sqlite_cli.json("check")["warnings"]}
     assert found["zero_amount_invoices"] == 80
+
+
+def _ravenstack_usage_30d(day: date) -> dict[str, tuple[int, int]]:
+    """Independently of Tenure: per account, usage events summed and distinct features used in
+    the 30 days to ``day``, straight from the CSVs (the first row of a reused usage_id stays)."""
+    data = require_shared_data() / "ravenstack"
+    with (data / "ravenstack_subscriptions.csv").open(newline="") as f:
+        owner = {r["subscription_id"]: r["account_id"] for r in csv.DictReader(f)}
+    seen: set[str] = set()
+    counts: dict[str, int] = {}
+    features: dict[str, set[str]] = {}
+    with (data / "ravenstack_feature_usage.csv").open(newline="") as f:
+        for r in csv.DictReader(f):
+            if r["usage_id"] in seen:
+                continue
+            seen.add(r["usage_id"])
+            used = date.fromisoformat(r["usage_date"])
+            if not day - timedelta(days=30) < used <= day:
+                continue
+            account = owner[r["subscription_id"]]
+            counts[account] = counts.get(account, 0) + int(r["usage_count"])
+            features.setdefault(account, set()).add(r["feature_name"])
+    return {a: (counts[a], len(features[a])) for a in counts}
+
+
+def test_ravenstack_scores_and_signals_match_an_independent_count(sqlite_cli: Cli) -> None:
+    import_ravenstack(sqlite_cli)
+    run = sqlite_cli.json("score", "--as-of", "2024-12-31", "--days", "90")
+    # accounts signed up during the 90 days are scored from their first day only
+    assert (run["accounts"], run["scores"]) == (500, 41911)
+    assert run["bands"] == {"red": 29, "yellow": 471}  # sparse usage, no users named: see docs
+    expected = _ravenstack_usage_30d(date(2024, 12, 31))
+    busiest = sorted(expected, key=lambda a: (-expected[a][0], a))[:3]
+    for account in busiest:
+        got = sqlite_cli.json("signals", "--account", account, "--as-of", "2024-12-31")
+        values = got["signals"]
+        assert (values["events_30d"], values["feature_breadth"]) == expected[account], account

@@ -33,11 +33,12 @@ from tenure.demo import PortfolioSpec
 from tenure.demo.load import load_demo
 from tenure.health import ModelError, load_model
 from tenure.health.detections import detect_portfolio
-from tenure.health.explain import Explanation
+from tenure.health.explain import Explanation, describe
 from tenure.health.scoring import (
     Comparison,
     Ranked,
     RegisteredModel,
+    account_signals,
     active_model,
     explain_account,
     health_facts,
@@ -302,8 +303,19 @@ DateOption = Annotated[
 
 
 @app.command("signals")
-def signals_command(as_json: JsonOption = False) -> None:
-    """List the Signal Stack: every signal with its unit, source, window and direction."""
+def signals_command(
+    account: Annotated[
+        str | None, typer.Option("--account", help="Show this account's signal values instead.")
+    ] = None,
+    as_of: DateOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the Signal Stack (every signal with its unit, source, window and direction), or one
+    account's signal values as of a day."""
+    if account is not None:
+        account_signals_command(account, as_of, db, as_json)
+        return
     cat = catalog(["<key features>"])
     listed = [signal_info(s) for s in cat]
     if as_json:
@@ -315,6 +327,29 @@ def signals_command(as_json: JsonOption = False) -> None:
     for s in listed:
         table.add_row(s["group"], s["name"], s["unit"], ", ".join(s["sources"]),
                       "; ".join(s["windows"]), s["healthier"], s["description"])  # fmt: skip
+    out.print(table)
+
+
+def account_signals_command(
+    account: str, as_of: datetime | None, db: str | None, as_json: bool
+) -> None:
+    with opened(db, as_json) as tenure:
+        registered = active_model(tenure.store)
+        day = as_of.date() if as_of else today()
+        try:
+            values = account_signals(tenure.store, registered, account, day)
+        except KeyError as err:
+            raise fail(str(err.args[0]), as_json) from None
+    if as_json:
+        emit_json({"account_id": account, "as_of": day.isoformat(), "signals": values})
+        return
+    table = Table(title=f"{account} as of {day}", title_justify="left")
+    for column in ("group", "signal", "value"):
+        table.add_column(column, justify="right" if column == "value" else "left")
+    cat = registered.catalog()
+    for name, value in values.items():
+        signal = cat.named(name)
+        table.add_row(signal.group, name, describe(value, signal.unit, name))
     out.print(table)
 
 

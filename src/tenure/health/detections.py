@@ -45,7 +45,8 @@ def _silent(now: Signals, _before: Signals) -> str | None:
     trend = now.get("usage_trend_14d")
     if trend is None or trend > SILENT_DECAY:
         return None
-    if now.get("open_tickets") or now.get("touchpoints_30d") or now.get("ticket_spike", 1) > 1:
+    spike = now.get("ticket_spike") or 0  # missing: no spike
+    if now.get("open_tickets") or now.get("touchpoints_30d") or spike > 1:
         return None
     return (
         f"usage {trend:+.0%} against its own 90-day baseline, with no open tickets and no "
@@ -71,7 +72,8 @@ def _broadening(now: Signals, before: Signals) -> str | None:
 
 def _momentum(now: Signals, before: Signals) -> str | None:
     progress, was = now.get("onboarding_progress"), before.get("onboarding_progress")
-    if progress is None or was is None or progress - was < MOMENTUM:
+    # rounded: 4/10 -> 7/10 is 0.29999999999999993 in floats, and is 30 points
+    if progress is None or was is None or round(progress - was, 9) < MOMENTUM:
         return None
     if now.get("days_behind_plan"):
         return None

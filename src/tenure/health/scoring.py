@@ -230,6 +230,20 @@ def account_scores(
     return {s.as_of: s for s in scored}
 
 
+def account_signals(
+    store: Store, registered: RegisteredModel, account: str, day: date
+) -> dict[str, Any]:
+    """One account's signal values as of ``day`` (the key features of the model in force)."""
+    cat = registered.catalog()
+    tables = load_tables(store, cat, [account])
+    if tables["accounts"].num_rows == 0:
+        raise KeyError(f"no account {account!r}")
+    rows = signal_rows(store, cat, [day_number(day)], tables=tables)
+    if not rows:
+        raise KeyError(f"account {account!r} did not exist on {day}")
+    return {k: v for k, v in rows[0].items() if k not in ("account_id", AS_OF)}
+
+
 def explain_account(
     store: Store, account: str, start: date, end: date, registered: RegisteredModel | None = None
 ) -> Explanation:
