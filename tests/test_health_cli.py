@@ -140,7 +140,7 @@ def test_signals_lists_the_signal_stack(sqlite_cli: Cli) -> None:
     assert by_name["open_tickets"]["healthier"] == "lower"
     assert "subscriptions" in by_name["seat_utilisation"]["sources"]  # through seats
     plain = sqlite_cli.run("signals").stdout
-    assert "35 signals" in plain and "usage_trend_14d" in plain
+    assert plain.startswith("35 signals")
 
 
 # A bad model file -------------------------------------------------------------------------------
@@ -261,7 +261,7 @@ def test_score_explain_rescore_and_readiness(cli: Cli, tmp_path: Path) -> None:
     scored = _health(cli.json("readiness"))
     assert scored["level"] > unscored["level"]
     evidence = {e["name"]: e["value"] for e in scored["evidence"]}
-    assert evidence["health_model"] == default_model().label
+    assert evidence["health_model"] in (default_model().name, default_model().label)
     assert evidence["accounts_scored"] == 1.0
 
     # A second run with another model registers it and puts it in force.

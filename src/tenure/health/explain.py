@@ -11,6 +11,7 @@ from typing import Any
 
 from tenure.health.score import ComponentScore, HealthScore, InputScore
 from tenure.signals import Catalog
+from tenure.signals.catalog import phrase
 
 
 @dataclass(frozen=True)
@@ -122,11 +123,11 @@ def _signal(
     old = before.value if before else None
     new = after.value if after else None
     unit = catalog.named(name).unit if name in catalog.names() else "count"
-    words = name.replace("_", " ")
-    if old == new:
-        text = f"{words} {describe(new, unit, name)}"
-    else:
-        text = f"{words} {describe(old, unit, name)} -> {describe(new, unit, name)}"
+    text = phrase(name).format(describe(new, unit, name))
+    if new is None:
+        text = f"{name.replace('_', ' ')} missing"
+    if old != new:
+        text += f" (was {describe(old, unit, name)})"
     return SignalChange(name, change, old, new, text)
 
 

@@ -349,3 +349,34 @@ def signal_info(signal: Signal, within: Catalog | None = None) -> dict[str, Any]
         "aggregation": signal.aggregation(),
         "healthier": healthier,
     }
+
+
+# How an explanation says a signal's value ("{}" is the value in words).
+PHRASES: dict[str, str] = {
+    "usage_trend_14d": "usage {} against its own baseline",
+    "active_users_per_seat": "{} weekly active users per seat",
+    "events_per_active_user": "{} events per active user",
+    "feature_breadth": "{} features used",
+    "seat_utilisation": "{} monthly active users per seat",
+    "key_feature_depth": "{} of use in key features",
+    "people_engaged_90d": "{} people engaged in 90 days",
+    "touchpoints_90d": "{} touchpoints in 90 days",
+    "onboarding_progress": "onboarding {} done",
+    "days_behind_plan": "{} behind plan",
+    "days_since_activity": "last active {} ago",
+    "days_since_touchpoint": "last touchpoint {} ago",
+    "open_tickets_p1": "{} P1 tickets open",
+    "oldest_open_p1_days": "oldest P1 open {}",
+    "ticket_spike": "ticket rate {} times its usual",
+    "csat_90d": "CSAT {}",
+    "sentiment_90d": "sentiment {}",
+    "nps_latest": "latest NPS {}",
+    "nps_trend": "NPS trend {}",
+    "failed_payments_90d": "{} failed payments in 90 days",
+    "mrr_change_90d": "MRR {} over 90 days",
+}
+
+
+def phrase(name: str) -> str:
+    """The template an explanation uses for a signal."""
+    return PHRASES.get(name, name.replace("_", " ") + " {}")
