@@ -15,12 +15,16 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) system-deps
 
-# Debian packages the tests and benchmarks start themselves (PostgreSQL, run on a loopback port).
+# Debian packages the tests and benchmarks start themselves: PostgreSQL (run on a loopback port) and
+# a Java runtime for Spark in local mode (the batch engine's portability test).
 system-deps:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-		echo "installing Debian's postgresql package"; \
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 demo: $(STAMP)

@@ -78,13 +78,13 @@ def scorer() -> tuple[Scorer | None, str]:
         from tenure.health import default_model
         from tenure.health.score import score
     except ImportError:  # an older tree: time the signals alone, and say so
-        return None, "signals only (no tenure.health.score)"
+        return None, "no score (tenure.health.score is missing: signals only)"
     model = default_model()
 
     def run(account: str, as_of: int, signals: dict[str, Any], attributes: Row) -> Any:
         return score(model, account, EPOCH + timedelta(days=as_of), signals, attributes)
 
-    return run, f"signals and the health score (`tenure.health.score.score`, {model.label})"
+    return run, f"its health score (`tenure.health.score.score`, {model.label})"
 
 
 # --- the stream ----------------------------------------------------------------------------------
@@ -430,7 +430,7 @@ def write_results(r: dict[str, Any], path: Path) -> None:
         f"Usage events of {r['accounts']:,} accounts (about {r['rows_per_account']:,} usage rows "
         "an account over two years, as in the batch benchmark) through "
         "`IncrementalEngine.apply`, in time order with 5% of them one to three days late, each "
-        f"followed by `evaluate()` of its account as of the stream's clock and then {r['what']}. "
+        f"followed by `evaluate()` of its account as of the stream's clock and {r['what']}. "
         f"The engine first took in the year before the stream ({r['warm_rows']:,} usage rows and "
         "every other source); it prunes whenever the clock reaches a new day. Throughput over "
         f"the first {r['days']} days of the stream ({t['events']:,} events), best of "

@@ -24,6 +24,7 @@ from typer import rich_utils
 from typer.core import TyperGroup
 
 from tenure.cli import app
+from tenure.health import detections
 from tenure.record.fields import Choice
 from tenure.record.kinds import Field, Kind
 from tenure.record.schema import KINDS
@@ -220,6 +221,15 @@ def signals_reference() -> str:
                 info["description"] + " Computed as: " + info["aggregation"] + ".",
             ]
             parts.append("| " + " | ".join(_cell(c) for c in cells) + " |\n")
+    parts.append(
+        "\n## Detections\n\n`tenure detect` reads these off the signals, comparing each account "
+        f"now with {detections.LOOKBACK} days earlier (tenure/health/detections.py):\n\n"
+        "| detection | kind | fires when |\n|---|---|---|\n"
+    )
+    for name, direction, rule in detections.RULES:
+        parts.append(
+            f"| `{name}` | {direction} | {_cell(' '.join((rule.__doc__ or '').split()))} |\n"
+        )
     parts.append("\n## Sources\n\n| source | record kind | columns | notes |\n|---|---|---|---|\n")
     for source in SOURCES:
         columns = ", ".join(f"{name} ({recipe})" for name, recipe in source.columns)

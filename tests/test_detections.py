@@ -2,7 +2,7 @@
 
 ``tenure.health.detections.detect(account, now, before)`` reads plain signal dictionaries (one row
 of the Signal Stack now and one ``LOOKBACK`` days earlier), so the rules are driven here with
-hand-written dictionaries; tests/test_health_cli.py checks them end to end through ``tenure detect``.
+hand-written dictionaries; tests/test_health_cli.py checks them end to end (``tenure detect``).
 """
 
 from __future__ import annotations
@@ -170,9 +170,13 @@ def test_broadening_does_not_fire_below_three_more(was: int, now: int) -> None:
     )
 
 
-def test_broadening_counts_a_missing_breadth_as_no_features() -> None:
+def test_broadening_needs_breadth_known_on_both_days() -> None:
+    """No usage data 30 days ago is not "no features": a new account is not broadening."""
     assert "broadening_usage" not in kinds(QUIET | {"feature_breadth": None})
-    found = kinds(QUIET | {"feature_breadth": 3}, {"feature_breadth": None})
+    assert "broadening_usage" not in kinds(
+        QUIET | {"feature_breadth": 3}, {"feature_breadth": None}
+    )
+    found = kinds(QUIET | {"feature_breadth": 3}, {"feature_breadth": 0})
     assert found["broadening_usage"].reason == "features used in 30 days went from 0 to 3"
 
 
@@ -189,6 +193,7 @@ def test_broadening_counts_a_missing_breadth_as_no_features() -> None:
         (4 / 10, 7 / 10),  # 4 of 10 milestones to 7 of 10: exactly 30 points, in floats
         (8 / 20, 14 / 20),
         (11 / 20, 17 / 20),
+        (13 / 20, 19 / 20),
         (1 / 5, 3 / 5),
         (0.0, 1.0),
     ],
@@ -206,6 +211,7 @@ def test_momentum_fires_at_thirty_points_of_onboarding_on_plan(was: float, now: 
 
 @pytest.mark.parametrize(
     ("was", "now"),
+    # (not one float short of 0.3: a gain that rounds to 30 points is 30 points)
     [(0.0, MOMENTUM - 1e-6), (0.4, 0.69), (3 / 10, 5 / 10), (0.5, 0.5), (0.9, 0.2)],
 )
 def test_momentum_does_not_fire_below_thirty_points(was: float, now: float) -> None:

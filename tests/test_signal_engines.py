@@ -111,12 +111,17 @@ def batch() -> BatchEngine:
     return BatchEngine(CATALOG)
 
 
-def _batch_values(batch: BatchEngine, tables: dict[str, list[dict[str, Any]]], days: list[int]):
+def _arrow(tables: dict[str, list[dict[str, Any]]]) -> dict[str, pa.Table]:
+    """The rows as the prepared Arrow tables the batch engine reads."""
     arrow = {}
     for source in CATALOG.sources():
         schema = arrow_schema(source)
         arrow[source.name] = pa.Table.from_pylist(tables.get(source.name, []), schema=schema)
-    result = batch.compute(arrow, days).to_pylist()
+    return arrow
+
+
+def _batch_values(batch: BatchEngine, tables: dict[str, list[dict[str, Any]]], days: list[int]):
+    result = batch.compute(_arrow(tables), days).to_pylist()
     return {(r.pop("account_id"), r.pop("as_of")): r for r in result}
 
 

@@ -1,8 +1,8 @@
 """Detections with reasons: silent churn and expansion signals, read off the Signal Stack.
 
 Each rule looks at an account's signals now and ``LOOKBACK`` days earlier and, when it holds, says
-why in a sentence a CSM can act on. Thresholds are module constants, documented in
-docs/signals.md.
+why in a sentence a CSM can act on. Thresholds are module constants; each rule's
+docstring says when it fires and docs/signals.md lists them.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ class Detection:
 
 
 def _silent(now: Signals, _before: Signals) -> str | None:
+    """Usage's 14-day trend against the account's own baseline is at or below -30%, with no open
+    ticket, no ticket spike and no touchpoint in 30 days: decay nobody is talking about."""
     trend = now.get("usage_trend_14d")
     if trend is None or trend > SILENT_DECAY:
         return None
@@ -55,6 +57,7 @@ def _silent(now: Signals, _before: Signals) -> str | None:
 
 
 def _seats(now: Signals, _before: Signals) -> str | None:
+    """Users active in 30 days are at least 90% of the paid seats in force."""
     use, seats = now.get("seat_utilisation"), now.get("seats")
     if use is None or use < SEAT_PRESSURE:
         return None
@@ -64,13 +67,15 @@ def _seats(now: Signals, _before: Signals) -> str | None:
 
 
 def _broadening(now: Signals, before: Signals) -> str | None:
-    wide, was = now.get("feature_breadth") or 0, before.get("feature_breadth") or 0
-    if wide - was < BROADENING:
+    """At least 3 more distinct features used in the last 30 days than 30 days earlier."""
+    wide, was = now.get("feature_breadth"), before.get("feature_breadth")
+    if wide is None or was is None or wide - was < BROADENING:
         return None
     return f"features used in 30 days went from {was} to {wide}"
 
 
 def _momentum(now: Signals, before: Signals) -> str | None:
+    """Onboarding progress rose by at least 30 points in 30 days and nothing is behind plan."""
     progress, was = now.get("onboarding_progress"), before.get("onboarding_progress")
     # rounded: 4/10 -> 7/10 is 0.29999999999999993 in floats, and is 30 points
     if progress is None or was is None or round(progress - was, 9) < MOMENTUM:

@@ -391,7 +391,11 @@ def health_facts(store: Store) -> HealthFacts:
     """What the readiness report needs to know about scoring."""
     with store.engine.connect() as connection:
         row = connection.execute(
-            select(func.count(), func.max(health_current.c.as_of), func.max(health_models.c.name))
+            select(
+                func.count(),
+                func.max(health_current.c.as_of),
+                func.max(health_models.c.name + " v" + health_models.c.version),
+            )
             .select_from(health_current)
             .join(health_models, health_models.c.model_id == health_current.c.model_id)
         ).one()
