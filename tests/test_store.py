@@ -22,6 +22,13 @@ def test_migrations_produce_exactly_the_declared_tables(store: Store) -> None:
     assert store.revision() == store.head()
 
 
+def test_the_declared_head_is_alembics_newest_migration(sqlite_store: Store) -> None:
+    """Opening a current database skips Alembic by comparing with HEAD; it must be right."""
+    from tenure.store.database import HEAD
+
+    assert sqlite_store.head() == HEAD
+
+
 def test_sqlite_is_in_wal_mode(sqlite_store: Store) -> None:
     with sqlite_store.engine.connect() as connection:
         mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()

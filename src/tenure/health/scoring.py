@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from sqlalchemy import Connection, delete, func, insert, select, update
@@ -22,16 +22,27 @@ from tenure.health.score import HealthScore, score
 from tenure.readiness import HealthFacts
 from tenure.record import KINDS
 from tenure.signals import Catalog, Source, catalog
-from tenure.signals.batch import AS_OF, BatchEngine
 from tenure.signals.incremental import IncrementalEngine
 from tenure.signals.sources import fetch
 from tenure.store import Store
 from tenure.store.tables import health_current, health_models, health_scores
 
+if TYPE_CHECKING:
+    from tenure.signals.batch import BatchEngine
+
+AS_OF = "as_of"  # the batch engine's column of as-of day numbers
 EPOCH = date(1970, 1, 1)
 CHUNK_DAYS = 31
 LIVE_LIMIT = 50  # above this many accounts an import's scores are refreshed in batch
 Progress = Callable[[int, int], None]
+
+
+def batch_engine(cat: Catalog) -> BatchEngine:
+    """The batch engine on DuckDB (loaded on first use: Ibis and DuckDB take a while to import,
+    and live scoring of a few accounts does not need them)."""
+    from tenure.signals.batch import BatchEngine
+
+    return BatchEngine(cat)
 
 
 def day_number(day: date) -> int:
@@ -104,7 +115,7 @@ def signal_rows(
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Signals per (account, day) from the batch engine, as dictionaries."""
     tables = tables if tables is not None else load_tables(store, cat, accounts)
-    engine = engine or BatchEngine(cat)
+    engine = engine or batch_engine(cat)
     return list(engine.compute(tables, days).to_pylist())
 
 
@@ -147,7 +158,7 @@ def score_portfolio(
     cat = registered.catalog()
     tables = load_tables(store, cat)
     attributes = _attributes(tables)
-    engine = BatchEngine(cat)
+    engine = batch_engine(cat)
     days = list(range(day_number(first), day_number(last) + 1))
     run = ScoreRun(registered.model.label, registered.model_id, first, last)
     with store.transaction() as connection:
