@@ -24,6 +24,7 @@ from tenure.readiness import OBJECTS
 from tenure.signals import GROUPS, SOURCES
 from tenure.store import Store
 from tenure.store.tables import health_current
+from test_health_scoring import _write
 
 D = date(2025, 3, 31)
 FEATURES = ("reports", "export", "admin")
@@ -33,11 +34,6 @@ ACCOUNTS = ("A1", "F", "O", "Q", "T")
 BASELINE = range(16, 103, 2)
 RECENT = (5,)
 Q_TREND = (len(RECENT) / 14) / (len(BASELINE) / 90) - 1
-
-
-def _write(path: Path, lines: list[str]) -> Path:
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 def _portfolio(folder: Path, base: date) -> dict[str, Path]:

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from tenure.signals.catalog import Catalog
 from tenure.signals.declare import (
+    SAME_EVERYWHERE,
     Aggregate,
     Always,
     Arith,
@@ -291,12 +292,8 @@ class _Compiler:
 
 
 def _arith(op: str, left: Any, right: Any) -> ir.Value:
-    if op == "+":
-        return left + right
-    if op == "-":
-        return left - right
-    if op == "*":
-        return left * right
+    if op in SAME_EVERYWHERE:
+        return SAME_EVERYWHERE[op](left, right)
     if op == "<=":
         return (left <= right).cast("int64")
     return ibis.cases((right == 0, ibis.null("float64")), else_=left / right)

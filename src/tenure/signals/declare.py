@@ -14,6 +14,7 @@ rows whose ``[start, end)`` interval contains D (an empty end means still open).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -185,6 +186,10 @@ class Ref(Expr):
     """Another signal's value."""
 
     name: str
+
+
+# The operators both engines apply the same way (division and ``<=`` differ per engine: nulls).
+SAME_EVERYWHERE: dict[str, Any] = {"+": operator.add, "-": operator.sub, "*": operator.mul}
 
 
 @dataclass(frozen=True, eq=False)

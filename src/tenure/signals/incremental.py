@@ -19,6 +19,7 @@ from typing import Any
 
 from tenure.signals.catalog import Catalog
 from tenure.signals.declare import (
+    SAME_EVERYWHERE,
     Aggregate,
     Always,
     Arith,
@@ -313,12 +314,8 @@ def arith(op: str, left: Any, right: Any) -> Any:
     """SQL arithmetic: null in, null out; division by zero is null; ``<=`` gives 1 or 0."""
     if left is None or right is None:
         return None
-    if op == "+":
-        return left + right
-    if op == "-":
-        return left - right
-    if op == "*":
-        return left * right
+    if op in SAME_EVERYWHERE:
+        return SAME_EVERYWHERE[op](left, right)
     if op == "<=":
         return int(left <= right)
     if right == 0:
