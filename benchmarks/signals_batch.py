@@ -9,18 +9,22 @@ each in a fresh process (so that its peak memory is its own):
 - the reference: a plain DuckDB ``SELECT account_id, count(*), sum(count) FROM usage GROUP BY
   account_id`` over the same Parquet rows (the duckdb Python API);
 - Tenure: ``BatchEngine(catalog).compute(tables, [as_of])``, every signal of every account, on
-  Ibis tables read from the same Parquet files (DuckDB, through Ibis);
+  Ibis tables read from the same Parquet files (DuckDB, through Ibis); then, timed apart, every
+  account's health score from those signals (``tenure.health.score.score``, the default model);
 - pandas: a straightforward hand-written implementation of the same signals (filter the windows,
-  groupby, nunique, merge). Over more than ``--pandas-rows`` usage rows it runs on the first row
-  groups only (a uniform sample of the rows, since they are in random order) and its time is
-  scaled linearly to all rows; the output says so.
+  groupby, nunique, merge). It needs about 150 MiB a million usage rows (14 GiB for 100M); when
+  the rows would not fit in 3/4 of the available memory (or over ``--pandas-rows``), it runs on
+  the first row groups only (a uniform sample of the rows, since they are in random order) and
+  its time is scaled linearly to all rows; the output says so.
 
 Every run checks pandas against Tenure (and Tenure's incremental engine against both) on a sample
 of accounts, with all of their rows; when pandas ran on every row it must also agree with Tenure on
-every account. Results are appended to benchmarks/RESULTS.md with the date and the machine.
+every account. Results are appended to benchmarks/RESULTS.md with the date, the machine, the
+commit measured and how busy the CPUs were. The full run takes about 6 minutes (1 to generate
+the data; ``--data DIR`` keeps it for the next run).
 
     python benchmarks/signals_batch.py [--accounts 100000] [--rows 100000000] [--repeat 3]
-    python benchmarks/signals_batch.py --quick      # 2,000 accounts, 2,000,000 rows: under 60 s
+    python benchmarks/signals_batch.py --quick  # 2,000 accounts, 2,000,000 rows, not recorded: 25 s
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import multiprocessing
 import os
 import platform
 import resource
-import sys
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -48,10 +52,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-ROOT = Path(__file__).resolve().parents[1]
+from tenure.signals import Catalog
+from tenure.signals import catalog as signal_catalog
+from tenure.signals.sources import arrow_schema
 
-from tenure.signals import catalog as signal_catalog  # noqa: E402
-from tenure.signals.sources import arrow_schema  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 AS_OF = (date(2026, 11, 22) - date(1970, 1, 1)).days
 SPAN = 730  # days of usage history
@@ -71,7 +76,7 @@ SEED = 20261122
 DAY_MICROS = 86_400_000_000
 
 
-def catalog() -> Any:
+def catalog() -> Catalog:
     return signal_catalog(key_features=KEY_FEATURES)
 
 
@@ -161,11 +166,13 @@ def nullable(values: np.ndarray, missing: np.ndarray) -> pa.Array:
 def spread(p: Portfolio, mean: np.ndarray | float, rng: np.random.Generator) -> np.ndarray:
     """Account index of each row, with a Poisson number of rows an account."""
     counts = rng.poisson(np.broadcast_to(mean, (len(p),)))
-    return np.repeat(np.arange(len(p)), counts)
+    index: np.ndarray = np.repeat(np.arange(len(p)), counts)
+    return index
 
 
 def uniform_day(low: np.ndarray, high: int, rng: np.random.Generator) -> np.ndarray:
-    return low + (rng.random(len(low)) * (high - low + 1)).astype(np.int64)
+    days: np.ndarray = low + (rng.random(len(low)) * (high - low + 1)).astype(np.int64)
+    return days
 
 
 def pick(choices: tuple[str, ...], weights: tuple[float, ...], n: int, rng: Any) -> pa.Array:
@@ -766,6 +773,22 @@ def machine() -> str:
     )
 
 
+def revision() -> str:
+    """The commit measured, and whether the engines' sources had uncommitted changes."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "src/tenure"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "an unknown commit"
+    return f"commit {head}" + (" with uncommitted changes in src/tenure" if dirty else "")
+
+
 def summary(r: dict[str, Any]) -> dict[str, Any]:
     ref, ten, pan = r["reference"], r["tenure"], r["pandas"]
     usage = r["rows"]["usage"]
@@ -816,7 +839,7 @@ def write_results(r: dict[str, Any], path: Path) -> None:
         "",
         f"## Batch signals, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
-        f"Machine: {machine()}.",
+        f"Machine: {machine()}. Tenure at {r['revision']}.",
         "",
         f"All {len(catalog())} signals of every account as of one day, through "
         "`BatchEngine.compute` on Ibis tables read from Parquet (DuckDB), against a plain DuckDB "
@@ -836,8 +859,8 @@ def write_results(r: dict[str, Any], path: Path) -> None:
         f"| {s['accounts']:,} | {s['usage_rows']:,} | {s['duckdb_groupby_s']:.2f} s "
         f"| {s['tenure_s']:.2f} s | {s['pandas_s']:,.1f} s{' (scaled)' if scaled else ''} "
         f"| {s['tenure_over_duckdb']} | {s['pandas_over_tenure']} |",
-        f"| CPU seconds (all threads) | | {s['cpu_s']['duckdb_groupby']} "
-        f"| {s['cpu_s']['tenure']} | {s['cpu_s']['pandas']} | {s['cpu_tenure_over_duckdb']} "
+        f"| CPU seconds (all threads) | | {s['cpu_s']['duckdb_groupby']:.2f} "
+        f"| {s['cpu_s']['tenure']:.2f} | {s['cpu_s']['pandas']:.2f} | {s['cpu_tenure_over_duckdb']} "
         f"| {s['cpu_pandas_over_tenure']} |",
         "",
         f"Peak resident memory (getrusage, each process): DuckDB group-by "
@@ -853,8 +876,8 @@ def write_results(r: dict[str, Any], path: Path) -> None:
         "",
         "Share of the "
         "best run's wall time that some task waited for a CPU (Linux PSI; above about 0.1 the "
-        f"machine was busy with something else): DuckDB {stalled['reference']}, Tenure "
-        f"{stalled['tenure']}, pandas {stalled['pandas']}.",
+        f"machine was busy with something else): DuckDB {stalled['reference']:.2f}, Tenure "
+        f"{stalled['tenure']:.2f}, pandas {stalled['pandas']:.2f}.",
     ]
     header = "# Benchmark results\n\nAppended by `make bench`; newest last.\n"
     existing = path.read_text() if path.exists() else header
@@ -869,7 +892,11 @@ def main() -> None:
     parser.add_argument("--pandas-rows", type=int, default=None,
                         help="run pandas on at most this many usage rows and scale linearly "
                         "(default: as many as fit in memory)")  # fmt: skip
-    parser.add_argument("--quick", action="store_true", help="2,000 accounts, 2,000,000 rows")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="2,000 accounts, 2,000,000 rows; prints, does not write RESULTS.md",
+    )
     parser.add_argument("--data", type=Path, help="keep the generated files here (reused)")
     parser.add_argument("--explain", action="store_true", help="print DuckDB's profile")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
@@ -883,12 +910,13 @@ def main() -> None:
         else:
             folder = args.data
             folder.mkdir(parents=True, exist_ok=True)
-        results = measure(args, folder)
+        measured = revision()
+        results = {**measure(args, folder), "revision": measured}
     print(json.dumps(summary(results)))
-    if not args.no_write:
+    if not (args.no_write or args.quick):
         write_results(results, args.results)
         print(f"written to {args.results}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
