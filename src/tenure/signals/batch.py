@@ -53,6 +53,7 @@ class _Pass:
 
     source: Source
     when: Window | During | Always | None
+    roll_up: bool = False  # roll an append-only source up to the pass's grain first
     aggregates: dict[tuple[Any, ...], tuple[str, Aggregate]] = field(default_factory=dict)
 
     def add(self, agg: Aggregate, prefix: str) -> None:
@@ -66,17 +67,18 @@ class BatchEngine:
     def __init__(self, catalog: Catalog, backend: Any | None = None) -> None:
         self.catalog = catalog
         self.backend = backend if backend is not None else duckdb()
-        self._passes = _plan(catalog)
+        self._plans = {many: _plan(catalog, many) for many in (False, True)}
 
-    def expression(self, tables: Mapping[str, ir.Table], days: ir.Table) -> ir.Table:
+    def expression(
+        self, tables: Mapping[str, ir.Table], days: ir.Table, many_days: bool = True
+    ) -> ir.Table:
         """The Ibis expression of every signal: one row per (account, as-of day)."""
+        passes = self._plans[many_days]
         spine = _spine(tables["accounts"], days)
-        for plan in self._passes:
+        for plan in passes:
             result = _run_pass(plan, tables[plan.source.name], days)
             spine = _attach(spine, result)
-        columns = {
-            identity: col for p in self._passes for identity, (col, _) in p.aggregates.items()
-        }
+        columns = {identity: col for p in passes for identity, (col, _) in p.aggregates.items()}
         compiler = _Compiler(self.catalog, spine, columns)
         values = {signal.name: compiler.compile(signal.expr) for signal in self.catalog}
         return spine.select("account_id", AS_OF, **values)
@@ -86,7 +88,7 @@ class BatchEngine:
         ready = {name: self._table(name, t) for name, t in tables.items()}
         unique = sorted(set(as_of))
         days = self._table(f"_{AS_OF}", pa.table({AS_OF: pa.array(unique, pa.int64())}))
-        expr = self.expression(ready, days).order_by(["account_id", AS_OF])
+        expr = self.expression(ready, days, len(unique) > 1).order_by(["account_id", AS_OF])
         return self.backend.to_pyarrow(expr)
 
     def _table(self, name: str, table: pa.Table | ir.Table) -> ir.Table:
@@ -95,7 +97,14 @@ class BatchEngine:
         return self.backend.create_table(name, table, overwrite=True)
 
 
-def _plan(catalog: Catalog) -> list[_Pass]:
+LONG_REACH = 120  # days: windows reaching further back get a pass of their own
+
+
+def _plan(catalog: Catalog, many_days: bool) -> list[_Pass]:
+    """The passes over the sources. For many as-of days, windows on an append-only source's day
+    are grouped by the grain they need and the rows rolled up to it before being paired with the
+    days; for one day, they share one pass per reach (short windows, long ones), rows as they are.
+    """
     passes: dict[tuple[Any, ...], _Pass] = {}
     for signal in catalog:
         for agg in signal.aggregates():
@@ -103,12 +112,19 @@ def _plan(catalog: Catalog) -> list[_Pass]:
                 key: tuple[Any, ...] = ("latest", agg.identity)
                 when: Window | During | Always | None = agg.when
             elif _on_day(agg):
-                key, when = (agg.source.name, "days", _grain(agg)), None
+                group = _grain(agg) if many_days else _reach_class(agg)
+                key, when = (agg.source.name, "days", group), None
             else:
                 key, when = (agg.source.name, agg.when), agg.when
-            plan = passes.setdefault(key, _Pass(agg.source, when))
+            plan = passes.setdefault(key, _Pass(agg.source, when, many_days))
             plan.add(agg, f"p{list(passes).index(key)}")
     return list(passes.values())
+
+
+def _reach_class(agg: Aggregate) -> str:
+    window = agg.when
+    assert isinstance(window, Window) and window.days is not None
+    return "long" if window.skip + window.days > LONG_REACH else "short"
 
 
 def _grain(agg: Aggregate) -> tuple[str, ...]:
@@ -149,7 +165,9 @@ def _run_pass(plan: _Pass, table: ir.Table, days: ir.Table) -> ir.Table:
         return _latest(plan, table, days)
     if plan.when is None:
         table = _in_reach(plan, table, days)
-    rolled = _rolled_up(plan, table) if plan.when is None and plan.source.append_only else None
+    rolled = None
+    if plan.roll_up and plan.when is None and plan.source.append_only:
+        rolled = _rolled_up(plan, table)
     if rolled is not None:
         table = rolled
     joined = _joined(plan, table, days)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from tenure.signals.declare import (
@@ -299,11 +300,15 @@ class Catalog:
     def __len__(self) -> int:
         return len(self.signals)
 
+    @cached_property
+    def _by_name(self) -> dict[str, Signal]:
+        return {signal.name: signal for signal in self.signals}
+
     def named(self, name: str) -> Signal:
-        for signal in self.signals:
-            if signal.name == name:
-                return signal
-        raise KeyError(f"unknown signal {name!r}")
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"unknown signal {name!r}") from None
 
     def names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.signals)

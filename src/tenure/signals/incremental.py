@@ -61,7 +61,7 @@ class _Accumulator:
             if value is not None and self.last_seen.get(value, day - 1) < day:
                 self.last_seen[value] = day
         elif agg.reduction == "latest":
-            entry = (*(row[c] for c in agg.order), row[_column(agg)])
+            entry = (*order_key(agg, row), row[_column(agg)])
             if self.latest is None or entry[:-1] > self.latest[:-1]:
                 self.latest = entry
         else:
@@ -85,7 +85,7 @@ class _Accumulator:
         if agg.reduction == "distinct":
             return sum(1 for day in self.last_seen.values() if window.contains(day, as_of))
         if agg.reduction == "latest":
-            if self.latest is None or not window.contains(self.latest[0], as_of):
+            if self.latest is None or not window.contains(self.latest[0][1], as_of):
                 return None
             return self.latest[-1]
         inside = [v for day, v in self.by_day.items() if window.contains(day, as_of)]
@@ -105,6 +105,12 @@ class _Accumulator:
 
     def size(self) -> int:
         return len(self.by_day) + len(self.last_seen) + (self.latest is not None)
+
+
+def order_key(agg: Aggregate, row: Row) -> tuple[tuple[bool, Any], ...]:
+    """How rows sort for ``latest``: by the order columns, nulls before any value (as SQL's
+    descending order puts them last)."""
+    return tuple((row[c] is not None, row[c]) for c in agg.order)
 
 
 def _column(agg: Aggregate) -> str:
@@ -177,6 +183,7 @@ class IncrementalEngine:
         day = row[running[0].source.day]
         if day is not None and (state.seen_until is None or day > state.seen_until):
             state.seen_until = day
+            self._prune_state(state, day)  # a new latest day: forget what no window reaches
 
     def _keep(self, source: str, state: AccountState, row: Row) -> None:
         """Hold the latest version of a changing row (moving it if its account changed)."""
@@ -196,15 +203,20 @@ class IncrementalEngine:
         return {s.name: evaluator.value(s.expr) for s in self.catalog}
 
     def prune(self, horizon: int) -> None:
-        """Drop what no evaluation on or after day ``horizon`` can need."""
+        """Drop what no evaluation on or after day ``horizon`` can need, in every account (each
+        account is also pruned as it takes in a later day than it had seen)."""
         for state in self.states.values():
-            for key, acc in state.running.items():
-                acc.prune(self._reach[key], horizon)
-            for source, rows in state.rows.items():
-                aggs = self._by_source.get(source, [])
-                state.rows[source] = {
-                    k: r for k, r in rows.items() if any(_may_count(a, r, horizon) for a in aggs)
-                }
+            self._prune_state(state, horizon)
+
+    def _prune_state(self, state: AccountState, horizon: int) -> None:
+        for shared, acc in state.running.items():
+            acc.prune(self._reach[shared], horizon)
+        for source, rows in state.rows.items():
+            aggs = self._by_source.get(source, [])
+            kept = {k: r for k, r in rows.items() if any(_may_count(a, r, horizon) for a in aggs)}
+            for gone in rows.keys() - kept.keys():
+                self._holder.pop((source, gone), None)
+            state.rows[source] = kept
 
 
 def _shared(agg: Aggregate) -> tuple[Any, ...]:
@@ -219,11 +231,15 @@ def _reach(agg: Aggregate) -> int:
 
 
 def _check_bounded(agg: Aggregate) -> None:
+    """Append-only sources keep running state; say so when a declaration needs more than that."""
     when = agg.when
     if not isinstance(when, Window) or when.days is None or when.on is not None:
         raise ValueError(
             f"{agg.describe()}: an append-only source needs a bounded window on its day column"
         )
+    latest_day = agg.reduction == "highest" and agg.column == agg.source.day
+    if when.skip and (agg.reduction == "latest" or latest_day):
+        raise ValueError(f"{agg.describe()}: the latest row or day needs a window ending today")
 
 
 def _may_count(agg: Aggregate, row: Row, horizon: int) -> bool:
@@ -257,7 +273,10 @@ class _Evaluator:
         if isinstance(expr, Attribute):
             return self.state.attributes.get(expr.column)
         if isinstance(expr, Ref):
-            return self.value(self.catalog.named(expr.name).expr)
+            key = ("ref", expr.name)
+            if key not in self.memo:
+                self.memo[key] = self.value(self.catalog.named(expr.name).expr)
+            return self.memo[key]
         if isinstance(expr, Aggregate):
             if expr.identity not in self.memo:
                 self.memo[expr.identity] = self._aggregate(expr)
@@ -292,7 +311,7 @@ def reduce_rows(agg: Aggregate, rows: Iterable[Row], as_of: int) -> Any:
     if agg.reduction == "latest":
         if not chosen:
             return None
-        return max(chosen, key=lambda r: tuple(r[c] for c in agg.order))[column]
+        return max(chosen, key=lambda r: order_key(agg, r))[column]
     values = [r[column] for r in chosen if r[column] is not None]
     if agg.reduction == "distinct":
         return len(set(values))
