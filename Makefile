@@ -40,6 +40,8 @@ test: setup lint
 
 bench: setup
 	$(BIN)/python benchmarks/import_throughput.py
+	$(BIN)/python benchmarks/signals_batch.py
+	$(BIN)/python benchmarks/signals_incremental.py
 
 docs: $(STAMP)
 	$(BIN)/python scripts/cli_reference.py
