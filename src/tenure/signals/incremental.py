@@ -81,14 +81,16 @@ class _Accumulator:
 
     def value(self, agg: Aggregate, as_of: int) -> Any:
         window = agg.when
-        assert isinstance(window, Window)
+        assert isinstance(window, Window) and window.days is not None
+        end = as_of - window.skip  # the window is start < day <= end
+        start = end - window.days
         if agg.reduction == "distinct":
-            return sum(1 for day in self.last_seen.values() if window.contains(day, as_of))
+            return sum(1 for day in self.last_seen.values() if start < day <= end)
         if agg.reduction == "latest":
-            if self.latest is None or not window.contains(self.latest[0][1], as_of):
+            if self.latest is None or not start < self.latest[0][1] <= end:
                 return None
             return self.latest[-1]
-        inside = [v for day, v in self.by_day.items() if window.contains(day, as_of)]
+        inside = [v for day, v in self.by_day.items() if start < day <= end]
         if agg.reduction == "total":
             return sum(inside)
         if not inside:
