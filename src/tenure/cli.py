@@ -316,6 +316,8 @@ def signals_command(
     if account is not None:
         account_signals_command(account, as_of, db, as_json)
         return
+    if as_of is not None:
+        raise fail("--as-of needs --account (the catalog itself has no date)", as_json, code=2)
     cat = catalog(["<key features>"])
     listed = [signal_info(s) for s in cat]
     if as_json:
@@ -435,8 +437,12 @@ def rescore_command(
             other = load_model(model)
         except ModelError as err:
             raise fail(str(err), as_json) from None
-        comparison = rescore(tenure.store, other, start.date(), as_of.date() if as_of else None,
-                             progress=labelled(step, "rescore"))  # fmt: skip
+        try:
+            comparison = rescore(tenure.store, other, start.date(),
+                                 as_of.date() if as_of else None,
+                                 progress=labelled(step, "rescore"))  # fmt: skip
+        except ValueError as err:
+            raise fail(str(err), as_json) from None
     if as_json:
         emit_json(comparison.to_dict())
         return

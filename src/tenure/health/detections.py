@@ -94,7 +94,9 @@ RULES: tuple[tuple[str, str, Callable[[Signals, Signals], str | None]], ...] = (
 
 
 def detect(account: str, now: Signals, before: Signals) -> list[Detection]:
-    """Every rule that holds for one account."""
+    """Every rule that holds for one account (none for an account that is not a customer)."""
+    if now.get("subscriptions_started") and not now.get("subscriptions_in_force"):
+        return []
     found = []
     for kind, direction, rule in RULES:
         reason = rule(now, before)

@@ -70,18 +70,21 @@ class Explanation:
             "model": self.after.model,
             "from": side(self.before),
             "to": side(self.after),
-            "change": self.change / 100,
+            "change": round(self.change / 100, 2),
+            "change_hundredths": self.change,  # exact: the parts' hundredths add up to it
             "text": self.text,
             "contributions": [
                 {
                     "component": c.component,
                     "label": c.label,
-                    "change": c.change / 100,
+                    "change": round(c.change / 100, 2),
+                    "change_hundredths": c.change,
                     "text": c.text,
                     "signals": [
                         {
                             "signal": s.signal,
-                            "change": s.change / 100,
+                            "change": round(s.change / 100, 2),
+                            "change_hundredths": s.change,
                             "from": s.before,
                             "to": s.after,
                             "text": s.text,

@@ -65,6 +65,7 @@ class HealthScore:
     components: tuple[ComponentScore, ...]
     missing: tuple[str, ...] = field(default=())
     missing_inputs: str = "redistribute"  # the model's policy for them
+    not_scored: str | None = None  # why there is no score (not a customer that day)
 
     @property
     def missing_policy(self) -> str:
@@ -96,7 +97,15 @@ def score(
     signals: Mapping[str, Any],
     attributes: Mapping[str, object],
 ) -> HealthScore:
-    """Score one account's signals (as of ``as_of``) under ``model``."""
+    """Score one account's signals (as of ``as_of``) under ``model``.
+
+    An account that has had subscriptions but has none in force that day is not a customer then:
+    it gets no score (``not_scored`` says why). Accounts without any subscription data are scored.
+    """
+    if signals.get("subscriptions_started") and not signals.get("subscriptions_in_force"):
+        why = "not a customer that day: no subscription in force"
+        return HealthScore(account_id, as_of, None, None, model.label, model.digest, "-", (),
+                           not_scored=why)  # fmt: skip
     variant, components = model.variant_for(attributes)
     neutral = model.missing_inputs == "neutral"
     weighed = [_weigh(c, signals, neutral) for c in components]

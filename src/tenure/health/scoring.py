@@ -179,7 +179,8 @@ def score_portfolio(
             _write_current(connection, registered.model_id, run.current)
     run.accounts = len(run.current)
     for current in run.current:
-        run.bands[current.band or "none"] = run.bands.get(current.band or "none", 0) + 1
+        band = current.band or "not scored"
+        run.bands[band] = run.bands.get(band, 0) + 1
     return run
 
 
@@ -201,8 +202,14 @@ def _write_history(connection: Connection, model_id: int, scores: Iterable[Healt
 
 
 def _write_current(connection: Connection, model_id: int, scores: Iterable[HealthScore]) -> None:
+    """Replace each account's current score, unless the stored one is of a later day."""
     now = datetime.now(UTC).replace(tzinfo=None)
+    newer = dict(
+        connection.execute(select(health_current.c.account_id, health_current.c.as_of)).all()
+    )
     for s in scores:
+        if newer.get(s.account_id) is not None and newer[s.account_id] > s.as_of:
+            continue
         connection.execute(
             delete(health_current).where(health_current.c.account_id == s.account_id)
         )
@@ -217,14 +224,6 @@ def _write_current(connection: Connection, model_id: int, scores: Iterable[Healt
                 updated_at=now,
             )
         )
-
-
-def _upsert_day(connection: Connection, model_id: int, s: HealthScore) -> None:
-    connection.execute(delete(health_scores).where(
-        (health_scores.c.account_id == s.account_id) & (health_scores.c.day == s.as_of)
-        & (health_scores.c.model_id == model_id)
-    ))  # fmt: skip
-    _write_history(connection, model_id, [s])
 
 
 def account_scores(
@@ -263,6 +262,9 @@ def explain_account(
     scores = account_scores(store, registered, account, [start, end])
     if start not in scores or end not in scores:
         raise KeyError(f"account {account!r} did not exist on {min(start, end)}")
+    for day in (start, end):
+        if scores[day].not_scored:
+            raise KeyError(f"account {account!r} has no score on {day}: {scores[day].not_scored}")
     return explain(scores[start], scores[end], registered.catalog())
 
 
@@ -322,10 +324,9 @@ class LiveScores:
         return scores
 
     def _store(self, scores: Sequence[HealthScore]) -> None:
+        """Current scores only: the daily history is the end-of-day record `tenure score` keeps."""
         with self.store.transaction() as connection:
             _write_current(connection, self.registered.model_id, scores)
-            for s in scores:
-                _upsert_day(connection, self.registered.model_id, s)
 
 
 def account_scores_many(
@@ -358,8 +359,8 @@ def ranked(store: Store) -> list[Ranked]:
             select(health_current.c.account_id, health_current.c.score,
                    health_current.c.band, health_current.c.as_of)
         ).all()  # fmt: skip
-    found = [Ranked(r.account_id, r.score, r.band, r.as_of) for r in rows]
-    return sorted(found, key=lambda r: (r.score is None, r.score or 0.0, r.account_id))
+    found = [Ranked(r.account_id, r.score, r.band, r.as_of) for r in rows if r.score is not None]
+    return sorted(found, key=lambda r: (r.score or 0.0, r.account_id))
 
 
 def movers(
@@ -413,7 +414,8 @@ def health_facts(store: Store) -> HealthFacts:
     count, latest, name = row
     return HealthFacts(
         model_version=name, accounts_scored=int(count), latest_as_of=latest,
-        live=True, backtested=False,
+        live=count > 0,  # once scored, every import updates the scores it moves
+        backtested=False,
     )  # fmt: skip
 
 

@@ -257,6 +257,12 @@ def _commercial() -> Iterator[Signal]:
         return total(SUBSCRIPTIONS, During("start_day", ("end_day",), skip), "mrr", PAID) / 100
 
     renewing = During("start_day", ("end_day", "renews_day"))
+    yield Signal("subscriptions_in_force", "commercial",
+                 "Subscriptions in force, trials included (0: not a customer that day).",
+                 "count", total(SUBSCRIPTIONS, IN_FORCE), None)  # fmt: skip
+    yield Signal("subscriptions_started", "commercial",
+                 "Subscriptions started so far, ended ones included.",
+                 "count", total(SUBSCRIPTIONS, Window(None, on="start_day")), None)  # fmt: skip
     yield Signal("seats", "commercial", "Paid seats in force.",
                  "seats", total(SUBSCRIPTIONS, IN_FORCE, "seats", PAID), None)  # fmt: skip
     yield Signal("mrr", "commercial", "Monthly recurring revenue in force (paid, not trials).",
