@@ -29,6 +29,7 @@ from tenure.signals.declare import (
     Const,
     During,
     Expr,
+    KnownIf,
     Ref,
     Signal,
     Source,
@@ -301,6 +302,9 @@ class _Compiler:
             if expr.reduction in ("total", "distinct"):
                 return value.fill_null(0)
             return value
+        if isinstance(expr, KnownIf):
+            value, evidence = self.compile(expr.value), self.compile(expr.evidence)
+            return ibis.cases((evidence > 0, value), else_=ibis.null(value.type()))
         if isinstance(expr, Coalesce):
             if not expr.options:
                 return ibis.null("float64")

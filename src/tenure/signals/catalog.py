@@ -20,6 +20,7 @@ from tenure.signals.declare import (
     Const,
     During,
     Expr,
+    KnownIf,
     Ref,
     Signal,
     Source,
@@ -114,11 +115,21 @@ def _per_day(value: Expr, days: int) -> Expr:
     return value / days
 
 
+def _users(days: int) -> Expr:
+    """Distinct users in ``days`` days; unknown (null) when the account's usage of the last 90
+    days names no user at all (a usage export without users is not a product nobody uses)."""
+    named = total(USAGE, Window(90), None, where("user", "not null"))
+    silent = at_most(total(USAGE, Window(90)), 0)  # no usage at all: 0 users is the truth
+    return KnownIf(distinct(USAGE, Window(days), "user"), named + silent)
+
+
 def _activity() -> Iterator[Signal]:
-    yield Signal("active_users_7d", "activity", "Distinct users active in the last 7 days.",
-                 "users", distinct(USAGE, Window(7), "user"), True)  # fmt: skip
-    yield Signal("active_users_30d", "activity", "Distinct users active in the last 30 days.",
-                 "users", distinct(USAGE, Window(30), "user"), True)  # fmt: skip
+    yield Signal("active_users_7d", "activity",
+                 "Distinct users active in the last 7 days (missing when usage names no user).",
+                 "users", _users(7), True)  # fmt: skip
+    yield Signal("active_users_30d", "activity",
+                 "Distinct users active in the last 30 days (missing when usage names no user).",
+                 "users", _users(30), True)  # fmt: skip
     yield Signal(
         "active_users_per_seat", "activity",
         "Users active in the last 7 days per paid seat in force.",

@@ -216,6 +216,17 @@ class Coalesce(Expr):
 
 
 @dataclass(frozen=True, eq=False)
+class KnownIf(Expr):
+    """``value`` when ``evidence`` is above 0, else null: "zero" and "we cannot tell" differ."""
+
+    value: Expr
+    evidence: Expr
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.value, self.evidence)
+
+
+@dataclass(frozen=True, eq=False)
 class Attribute(Expr):
     """A column of the account itself (its prepared ``accounts`` source row)."""
 

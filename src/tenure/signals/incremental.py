@@ -29,6 +29,7 @@ from tenure.signals.declare import (
     Const,
     During,
     Expr,
+    KnownIf,
     Ref,
     Window,
 )
@@ -283,6 +284,9 @@ class _Evaluator:
             if expr.identity not in self.memo:
                 self.memo[expr.identity] = self._aggregate(expr)
             return self.memo[expr.identity]
+        if isinstance(expr, KnownIf):
+            evidence = self.value(expr.evidence)
+            return self.value(expr.value) if evidence is not None and evidence > 0 else None
         if isinstance(expr, Coalesce):
             for option in expr.options:
                 got = self.value(option)
