@@ -26,6 +26,7 @@ from tenure.health.score import HealthScore, score
 from tenure.health.scoring import (
     LiveScores,
     account_scores_many,
+    day_number,
     explain_account,
     register,
     score_portfolio,
@@ -508,3 +509,31 @@ def test_live_scores_follow_imports_and_equal_batch_scores(store: Store, tmp_pat
     assert latest["A2"].updated_at == before["A2"].updated_at
     # live updates keep the current score; the daily history is the end-of-day batch's record
     assert ahead not in _history(store, registered.model_id)["A1"]
+
+
+def test_a_ticket_moving_to_another_account_rescores_both(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    """The account a record leaves changes too: the import names both, live scores follow."""
+    base = today()
+    _load(sqlite_store, tmp_path, base)
+    registered = register(sqlite_store, default_model())
+    score_portfolio(sqlite_store, registered, as_of=base, history_days=1)
+    opened = f"{base - timedelta(days=3)}T09:00:00Z"
+    live = LiveScores(sqlite_store, registered)
+
+    def ticket(account: str) -> ImportReport:
+        path = _write(tmp_path / f"t2-{account}.csv",
+                      ["ticket_id,account_id,priority,opened_at", f"T2,{account},P1,{opened}"])  # fmt: skip
+        report = _import(sqlite_store, "tickets", path)
+        live.after_import("tickets", report.import_id or 0, report.accounts)
+        return report
+
+    assert ticket("A1").accounts == {"A1"}
+    assert live.engine.evaluate("A1", day_number(base))["open_tickets_p1"] == 1
+    assert ticket("A2").accounts == {"A1", "A2"}  # the account it left, and the one it joined
+    assert live.engine.evaluate("A1", day_number(base))["open_tickets_p1"] == 0
+    assert live.engine.evaluate("A2", day_number(base))["open_tickets_p1"] == 1
+    for account in ("A1", "A2"):
+        (batch,) = account_scores_many(sqlite_store, registered, [account], base)
+        assert _current(sqlite_store)[account].score == batch.score

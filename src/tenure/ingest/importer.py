@@ -256,6 +256,15 @@ class _ImportState:
         hashes = [row[ROW_HASH] for row in ready.rows]
         fresh = [ready.rows[i] for i in self.ledger.fresh(ready.numbers, keys, hashes)]
         self.report.accounts.update(r["account_id"] for r in fresh if r.get("account_id"))
+        if (
+            not self.kind.append_only
+            and self.kind.has("account_id")
+            and self.kind.key != "account_id"
+        ):
+            # a record moving to another account changes the one it leaves too
+            before = records.stored_values(self.connection, self.kind, [r[key] for r in fresh],
+                                           "account_id")  # fmt: skip
+            self.report.accounts.update(a for a in before.values() if a)
         update = self.kind.spoken_for(self.plan.carried) | {ROW_HASH, IMPORT_ID}
         written = records.write(self.connection, self.kind, fresh, update)
         self.ledger.accepted(written)

@@ -75,6 +75,18 @@ def stored_hashes(connection: Connection, kind: Kind, keys: Iterable[str]) -> di
     return {key: digest for key, digest in result}
 
 
+def stored_values(
+    connection: Connection, kind: Kind, keys: Iterable[str], column: str
+) -> dict[str, Any]:
+    """Key -> ``column`` of the stored records among ``keys``."""
+    wanted = list(keys)
+    if not wanted:
+        return {}
+    table = KIND_TABLES[kind.name]
+    query = select(table.c[kind.key], table.c[column]).where(table.c[kind.key].in_(wanted))
+    return {key: found for key, found in connection.execute(query)}
+
+
 def column_map(connection: Connection, kind: Kind, value: str) -> dict[str, Any]:
     """Key -> ``value`` column for every stored record of ``kind``."""
     table = KIND_TABLES[kind.name]
