@@ -118,8 +118,10 @@ def _per_day(value: Expr, days: int) -> Expr:
 def _users(days: int) -> Expr:
     """Distinct users in ``days`` days; unknown (null) when the account's usage of the last 90
     days names no user at all (a usage export without users is not a product nobody uses)."""
-    named = total(USAGE, Window(90), None, where("user", "not null"))
-    silent = at_most(total(USAGE, Window(90)), 0)  # no usage at all: 0 users is the truth
+    # the latest day of usage naming a user, and of any usage (one value each in running state)
+    named = Coalesce((highest(USAGE, Window(90), "day", where("user", "not null")), Const(0)))
+    used = Coalesce((highest(USAGE, Window(90), "day"), Const(0)))
+    silent = at_most(used, 0)  # no usage at all: 0 users is the truth
     return KnownIf(distinct(USAGE, Window(days), "user"), named + silent)
 
 

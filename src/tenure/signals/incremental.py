@@ -13,7 +13,7 @@ an earlier day raises :class:`StaleAsOf`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,6 +156,8 @@ class IncrementalEngine:
             if widest is None or _reach(agg) > _reach(widest):
                 self._reach[key] = agg
         self._holder: dict[tuple[str, str], str] = {}  # (source, key) -> account holding it
+        compiler = _Compiler(catalog)
+        self._signals = {signal.name: compiler.signal(signal.name) for signal in catalog}
         self._by_source: dict[str, list[Aggregate]] = {}
         for agg in aggs.values():
             self._by_source.setdefault(agg.source.name, []).append(agg)
@@ -202,8 +204,8 @@ class IncrementalEngine:
         state = self.state(account)
         if state.seen_until is not None and as_of < state.seen_until:
             raise StaleAsOf(f"state of {account} has records up to day {state.seen_until}")
-        evaluator = _Evaluator(self.catalog, state, as_of)
-        return {s.name: evaluator.value(s.expr) for s in self.catalog}
+        context = _Context(state, as_of)
+        return {name: value(context) for name, value in self._signals.items()}
 
     def prune(self, horizon: int) -> None:
         """Drop what no evaluation on or after day ``horizon`` can need, in every account (each
@@ -259,51 +261,95 @@ def _may_count(agg: Aggregate, row: Row, horizon: int) -> bool:
     return when.days is None or day > horizon - when.skip - when.days
 
 
-class _Evaluator:
-    """Evaluates expression trees for one account as of one day (Python, SQL null semantics)."""
+@dataclass
+class _Context:
+    """One evaluation: an account's state, the as-of day, and values computed so far."""
 
-    def __init__(self, catalog: Catalog, state: AccountState, as_of: int) -> None:
+    state: AccountState
+    as_of: int
+    memo: dict[Any, Any] = field(default_factory=dict)
+
+
+Compiled = Callable[[_Context], Any]
+
+
+class _Compiler:
+    """Expression trees to Python closures, once per engine (SQL null semantics)."""
+
+    def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        self.state = state
-        self.as_of = as_of
-        self.memo: dict[tuple[Any, ...], Any] = {}
+        self.signals: dict[str, Compiled] = {}
 
-    def value(self, expr: Expr) -> Any:
+    def signal(self, name: str) -> Compiled:
+        """The memoised closure of one signal (signals that refer to it share its value)."""
+        if name not in self.signals:
+            inner = self.compile(self.catalog.named(name).expr)
+            self.signals[name] = _memoised(name, inner)
+        return self.signals[name]
+
+    def compile(self, expr: Expr) -> Compiled:
         if isinstance(expr, Const):
-            return expr.value
+            constant = expr.value
+            return lambda c: constant
         if isinstance(expr, AsOf):
-            return self.as_of
+            return lambda c: c.as_of
         if isinstance(expr, Attribute):
-            return self.state.attributes.get(expr.column)
+            column = expr.column
+            return lambda c: c.state.attributes.get(column)
         if isinstance(expr, Ref):
-            key = ("ref", expr.name)
-            if key not in self.memo:
-                self.memo[key] = self.value(self.catalog.named(expr.name).expr)
-            return self.memo[key]
+            return self.signal(expr.name)
         if isinstance(expr, Aggregate):
-            if expr.identity not in self.memo:
-                self.memo[expr.identity] = self._aggregate(expr)
-            return self.memo[expr.identity]
+            return _memoised(expr.identity, _aggregate(expr))
         if isinstance(expr, KnownIf):
-            evidence = self.value(expr.evidence)
-            return self.value(expr.value) if evidence is not None and evidence > 0 else None
+            return _known_if(self.compile(expr.value), self.compile(expr.evidence))
         if isinstance(expr, Coalesce):
-            for option in expr.options:
-                got = self.value(option)
-                if got is not None:
-                    return got
-            return None
+            return _coalesce([self.compile(o) for o in expr.options])
         assert isinstance(expr, Arith)
-        return arith(expr.op, self.value(expr.left), self.value(expr.right))
+        left, right, op = self.compile(expr.left), self.compile(expr.right), expr.op
+        return lambda c: arith(op, left(c), right(c))
 
-    def _aggregate(self, agg: Aggregate) -> Any:
-        if agg.source.append_only:
-            acc = self.state.running.get(_shared(agg))
-            if acc is None:
-                return 0 if agg.reduction in ("total", "distinct") else None
-            return acc.value(agg, self.as_of)
-        rows = self.state.rows.get(agg.source.name, {}).values()
-        return reduce_rows(agg, rows, self.as_of)
+
+def _memoised(key: Any, inner: Compiled) -> Compiled:
+    def value(c: _Context) -> Any:
+        memo = c.memo
+        if key not in memo:
+            memo[key] = inner(c)
+        return memo[key]
+
+    return value
+
+
+def _known_if(value: Compiled, evidence: Compiled) -> Compiled:
+    def known(c: _Context) -> Any:
+        seen = evidence(c)
+        return value(c) if seen is not None and seen > 0 else None
+
+    return known
+
+
+def _coalesce(options: list[Compiled]) -> Compiled:
+    def first(c: _Context) -> Any:
+        for option in options:
+            got = option(c)
+            if got is not None:
+                return got
+        return None
+
+    return first
+
+
+def _aggregate(agg: Aggregate) -> Compiled:
+    if agg.source.append_only:
+        shared = _shared(agg)
+        empty = 0 if agg.reduction in ("total", "distinct") else None
+
+        def running(c: _Context) -> Any:
+            acc = c.state.running.get(shared)
+            return empty if acc is None else acc.value(agg, c.as_of)
+
+        return running
+    source = agg.source.name
+    return lambda c: reduce_rows(agg, c.state.rows.get(source, {}).values(), c.as_of)
 
 
 def reduce_rows(agg: Aggregate, rows: Iterable[Row], as_of: int) -> Any:
