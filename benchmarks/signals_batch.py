@@ -588,6 +588,10 @@ def commercial(out: pd.DataFrame, subs: pd.DataFrame, payments: pd.DataFrame, d:
             live = live[live[end].isna() | (live[end] > point)]
         return live
 
+    started = subs[subs.start_day <= d]
+    out["subscriptions_started"] = per_account(out, started.groupby("account_id").size())
+    every = started[started.end_day.isna() | (started.end_day > d)]
+    out["subscriptions_in_force"] = per_account(out, every.groupby("account_id").size())
     now = in_force(d)
     out["seats"] = per_account(out, now.groupby("account_id").seats.sum())
     mrr_now = per_account(out, now.groupby("account_id").mrr.sum()) / 100
