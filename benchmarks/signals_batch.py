@@ -607,8 +607,14 @@ def commercial(out: pd.DataFrame, subs: pd.DataFrame, payments: pd.DataFrame, d:
 def activity(out: pd.DataFrame, usage: pd.DataFrame, d: int) -> None:
     u30 = window(usage, d, 30)
     u7 = u30[u30.day > d - 7]
-    out["active_users_7d"] = per_account(out, u7.groupby("account_id").user.nunique())
-    out["active_users_30d"] = per_account(out, u30.groupby("account_id").user.nunique())
+    u90 = window(usage, d, 90)
+    used = per_account(out, u90.groupby("account_id").size())
+    named = per_account(out, u90[u90.user.notna()].groupby("account_id").size())
+    unknown = (used > 0) & (named == 0)  # usage names no user: active users are not known
+    users7 = per_account(out, u7.groupby("account_id").user.nunique())
+    users30 = per_account(out, u30.groupby("account_id").user.nunique())
+    out["active_users_7d"] = users7.where(~unknown)
+    out["active_users_30d"] = users30.where(~unknown)
     out["seat_headroom"] = out.seats - out.active_users_30d
     out["active_users_per_seat"] = ratio(out.active_users_7d, out.seats)
     out["events_30d"] = per_account(out, u30.groupby("account_id")["count"].sum())
