@@ -161,20 +161,23 @@ def score_portfolio(
     engine = batch_engine(cat)
     days = list(range(day_number(first), day_number(last) + 1))
     run = ScoreRun(registered.model.label, registered.model_id, first, last)
+    history: list[dict[str, Any]] = []
+    for start in range(0, len(days), CHUNK_DAYS):  # computed first: writers wait only for the write
+        chunk = days[start : start + CHUNK_DAYS]
+        rows = signal_rows(store, cat, chunk, tables=tables, engine=engine)
+        scores = [_score_row(registered.model, row, attributes) for row in rows]
+        history += _history_rows(registered.model_id, scores)
+        run.scores += len(scores)
+        run.current = [s for s in scores if s.as_of == last] or run.current
+        if progress:
+            progress(min(start + CHUNK_DAYS, len(days)), len(days))
     with store.transaction() as connection:
         connection.execute(delete(health_scores).where(
             (health_scores.c.model_id == registered.model_id)
             & (health_scores.c.day >= first) & (health_scores.c.day <= last)
         ))  # fmt: skip
-        for start in range(0, len(days), CHUNK_DAYS):
-            chunk = days[start : start + CHUNK_DAYS]
-            rows = signal_rows(store, cat, chunk, tables=tables, engine=engine)
-            scores = [_score_row(registered.model, row, attributes) for row in rows]
-            _write_history(connection, registered.model_id, scores)
-            run.scores += len(scores)
-            run.current = [s for s in scores if s.as_of == last] or run.current
-            if progress:
-                progress(min(start + CHUNK_DAYS, len(days)), len(days))
+        if history:
+            connection.execute(insert(health_scores), history)
         if write_current:
             _write_current(connection, registered.model_id, run.current)
     run.accounts = len(run.current)
@@ -191,14 +194,12 @@ def _score_row(
     return score(model, account, from_day_number(row[AS_OF]), row, attributes.get(account, {}))
 
 
-def _write_history(connection: Connection, model_id: int, scores: Iterable[HealthScore]) -> None:
-    values = [
+def _history_rows(model_id: int, scores: Iterable[HealthScore]) -> list[dict[str, Any]]:
+    return [
         {"account_id": s.account_id, "day": s.as_of, "model_id": model_id, "score": s.score,
          "band": s.band, "variant": s.variant}
         for s in scores
     ]  # fmt: skip
-    if values:
-        connection.execute(insert(health_scores), values)
 
 
 def _write_current(connection: Connection, model_id: int, scores: Iterable[HealthScore]) -> None:
