@@ -26,12 +26,11 @@ from sqlalchemy import (
     literal,
     select,
 )
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 
 from tenure.record import KINDS
 from tenure.signals.declare import Source
 from tenure.store import Store
+from tenure.store.sql import day_number, epoch_micros
 from tenure.store.tables import IMPORT_ID, KIND_TABLES
 
 INT_RECIPES = ("day", "first_day", "resolved_day", "micros", "x100", "sentiment")
@@ -43,49 +42,6 @@ _ARROW_STORAGE = {
     "json": pa.string(),
 }
 SENTIMENT_SCALE = 10_000
-
-
-class day_number(FunctionElement[int]):
-    """Whole UTC days since 1970-01-01 of a date or timestamp column."""
-
-    type = BigInteger()
-    name = "day_number"
-    inherit_cache = True
-
-
-@compiles(day_number)
-def _day_number_default(element: day_number, compiler: Any, **kw: Any) -> str:
-    arg = compiler.process(element.clauses, **kw)
-    return f"(CAST({arg} AS DATE) - DATE '1970-01-01')"
-
-
-@compiles(day_number, "sqlite")
-def _day_number_sqlite(element: day_number, compiler: Any, **kw: Any) -> str:
-    arg = compiler.process(element.clauses, **kw)
-    return f"CAST(julianday(substr({arg}, 1, 10)) - 2440587.5 AS INTEGER)"
-
-
-class epoch_micros(FunctionElement[int]):
-    """Microseconds since 1970-01-01 UTC of a timestamp column (exact)."""
-
-    type = BigInteger()
-    name = "epoch_micros"
-    inherit_cache = True
-
-
-@compiles(epoch_micros)
-def _micros_default(element: epoch_micros, compiler: Any, **kw: Any) -> str:
-    arg = compiler.process(element.clauses, **kw)
-    return f"CAST(EXTRACT(EPOCH FROM {arg}) * 1000000 AS BIGINT)"
-
-
-@compiles(epoch_micros, "sqlite")
-def _micros_sqlite(element: epoch_micros, compiler: Any, **kw: Any) -> str:
-    arg = compiler.process(element.clauses, **kw)
-    return (
-        f"(CAST(strftime('%s', {arg}) AS INTEGER) * 1000000"
-        f" + CAST(substr({arg} || '.000000', 21, 6) AS INTEGER))"
-    )
 
 
 def _recipe(table: Table, recipe: str) -> ColumnElement[Any]:
@@ -255,8 +211,3 @@ def _sqlite_arrow(store: Store, sql: str) -> pa.Table:
 
 
 _CHUNK = 200_000
-
-
-def rows(table: pa.Table) -> list[dict[str, Any]]:
-    """The prepared rows as dictionaries (what the incremental engine consumes)."""
-    return list(table.to_pylist())
