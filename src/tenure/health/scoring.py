@@ -231,14 +231,27 @@ def account_scores(
     store: Store, registered: RegisteredModel, account: str, days: Sequence[date]
 ) -> dict[date, HealthScore]:
     """One account's scores as of each of ``days``, recomputed from its records."""
-    cat = registered.catalog()
+    tables = _account_tables(store, registered.catalog(), account)
+    return {s.as_of: s for s in scores_on(store, registered, [account], days, tables)}
+
+
+def _account_tables(store: Store, cat: Catalog, account: str) -> dict[str, pa.Table]:
     tables = load_tables(store, cat, [account])
     if tables["accounts"].num_rows == 0:
         raise KeyError(f"no account {account!r}")
+    return tables
+
+
+def scores_on(
+    store: Store, registered: RegisteredModel, accounts: Sequence[str], days: Sequence[date],
+    tables: dict[str, pa.Table] | None = None,
+) -> list[HealthScore]:  # fmt: skip
+    """Scores of ``accounts`` as of each of ``days``, recomputed from their records."""
+    cat = registered.catalog()
+    tables = tables if tables is not None else load_tables(store, cat, accounts)
     attributes = _attributes(tables)
     rows = signal_rows(store, cat, [day_number(d) for d in days], tables=tables)
-    scored = [_score_row(registered.model, row, attributes) for row in rows]
-    return {s.as_of: s for s in scored}
+    return [_score_row(registered.model, row, attributes) for row in rows]
 
 
 def account_signals(
@@ -246,9 +259,7 @@ def account_signals(
 ) -> dict[str, Any]:
     """One account's signal values as of ``day`` (the key features of the model in force)."""
     cat = registered.catalog()
-    tables = load_tables(store, cat, [account])
-    if tables["accounts"].num_rows == 0:
-        raise KeyError(f"no account {account!r}")
+    tables = _account_tables(store, cat, account)
     rows = signal_rows(store, cat, [day_number(day)], tables=tables)
     if not rows:
         raise KeyError(f"account {account!r} did not exist on {day}")
@@ -333,11 +344,8 @@ class LiveScores:
 def account_scores_many(
     store: Store, registered: RegisteredModel, accounts: Sequence[str], day: date
 ) -> list[HealthScore]:
-    cat = registered.catalog()
-    tables = load_tables(store, cat, accounts)
-    attributes = _attributes(tables)
-    rows = signal_rows(store, cat, [day_number(day)], tables=tables)
-    return [_score_row(registered.model, row, attributes) for row in rows]
+    """The scores of ``accounts`` as of one day (what live scoring must equal)."""
+    return scores_on(store, registered, accounts, [day])
 
 
 def kinds_scored() -> tuple[str, ...]:
