@@ -10,11 +10,8 @@ written to benchmarks/RESULTS.md with the date and the machine.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -31,6 +28,8 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+
+from results import append, machine  # noqa: E402
 
 from postgres_server import throwaway_postgres  # noqa: E402
 from tenure.ingest import import_file  # noqa: E402
@@ -204,18 +203,6 @@ def peak_memory_mib(folder: Path, rows: int) -> float:
     return int(done.stdout.split()[-1]) / 1024
 
 
-def machine() -> str:
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError, StopIteration):
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    return (
-        f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores, "
-        f"{memory:.0f} GiB, Python {platform.python_version()}"
-    )
-
-
 def write_results(results: list[dict[str, object]], memory: dict[int, float], path: Path) -> None:
     references = {"sqlite": "sqlite3 shell `.import`", "postgresql": "`COPY ... FROM STDIN`"}
     lines = [
@@ -248,9 +235,7 @@ def write_results(results: list[dict[str, object]], memory: dict[int, float], pa
         f"| {small:,} | {memory[small]:.0f} MiB | 1.00 |",
         f"| {large:,} | {memory[large]:.0f} MiB | {memory[large] / memory[small]:.2f} |",
     ]
-    header = "# Benchmark results\n\nAppended by `make bench`; newest last.\n"
-    existing = path.read_text() if path.exists() else header
-    path.write_text(existing.rstrip("\n") + "\n" + "\n".join(lines) + "\n")
+    append(path, lines)
 
 
 def main() -> None:

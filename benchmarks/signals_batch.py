@@ -34,7 +34,6 @@ import contextlib
 import json
 import multiprocessing
 import os
-import platform
 import resource
 import subprocess
 import tempfile
@@ -51,6 +50,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from results import append, machine
 
 from tenure.signals import Catalog
 from tenure.signals import catalog as signal_catalog
@@ -771,18 +771,6 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     }
 
 
-def machine() -> str:
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError, StopIteration):
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    return (
-        f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores, "
-        f"{memory:.0f} GiB, Python {platform.python_version()}"
-    )
-
-
 def revision() -> str:
     """The commit measured, and whether the engines' sources had uncommitted changes."""
     try:
@@ -889,9 +877,7 @@ def write_results(r: dict[str, Any], path: Path) -> None:
         f"machine was busy with something else): DuckDB {stalled['reference']:.2f}, Tenure "
         f"{stalled['tenure']:.2f}, pandas {stalled['pandas']:.2f}.",
     ]
-    header = "# Benchmark results\n\nAppended by `make bench`; newest last.\n"
-    existing = path.read_text() if path.exists() else header
-    path.write_text(existing.rstrip("\n") + "\n" + "\n".join(lines) + "\n")
+    append(path, lines)
 
 
 def main() -> None:

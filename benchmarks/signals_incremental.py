@@ -49,11 +49,11 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from results import append, machine
 from signals_batch import (
     AS_OF,
     ROOT,
     catalog,
-    machine,
     make_portfolio,
     peak_mib,
     revision,
@@ -495,9 +495,7 @@ def write_results(r: dict[str, Any], path: Path) -> None:
         "",
         f"Peak resident memory of the benchmark process: {r['peak_mib']:,.0f} MiB.",
     ]
-    header = "# Benchmark results\n\nAppended by `make bench`; newest last.\n"
-    existing = path.read_text() if path.exists() else header
-    path.write_text(existing.rstrip("\n") + "\n" + "\n".join(lines) + "\n")
+    append(path, lines)
 
 
 def main() -> None:
