@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -84,12 +85,17 @@ def histories(draw: st.DrawFn) -> dict[str, list[dict[str, Any]]]:
             if name == "surveys":
                 row["at"] = row["day"] * 86_400 + row["at"]
         tables[name] = rows
-    tables["accounts"] = [
+    tables["accounts"] = account_rows(ACCOUNTS)
+    return tables
+
+
+def account_rows(accounts: Sequence[str]) -> list[dict[str, Any]]:
+    """Accounts that started long before every window the tests look at."""
+    return [
         {"account_id": a, "created_day": AS_OF - 500, "segment": "smb",
          "lifecycle_stage": "adoption", "owner": "ana"}
-        for a in ACCOUNTS
+        for a in accounts
     ]  # fmt: skip
-    return tables
 
 
 def _arrival(draw: st.DrawFn, tables: dict[str, list[dict[str, Any]]]) -> list[tuple[str, Any]]:

@@ -15,7 +15,7 @@ import ibis
 import pytest
 
 from tenure.signals.batch import BatchEngine
-from test_signal_engines import AS_OF, CATALOG, EDGES, _arrow
+from test_signal_engines import AS_OF, CATALOG, EDGES, _arrow, account_rows
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +75,7 @@ def _history(seed: int) -> dict[str, list[dict[str, Any]]]:
         for number, row in enumerate(rows):
             row["key"] = f"{name}-{number}"
         tables[name] = rows
-    tables["accounts"] = [
-        {"account_id": a, "created_day": AS_OF - 500, "segment": "smb",
-         "lifecycle_stage": "adoption", "owner": "ana"}
-        for a in accounts
-    ]  # fmt: skip
+    tables["accounts"] = account_rows(accounts)
     return tables
 
 
