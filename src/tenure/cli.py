@@ -55,8 +55,7 @@ from tenure.portfolio import PortfolioSummary, summarise
 from tenure.quality import run_checks
 from tenure.readiness import assess
 from tenure.record import KINDS, json_schema
-from tenure.signals import catalog
-from tenure.signals.catalog import signal_info
+from tenure.signals.catalog import documented, signal_info
 from tenure.store import StoreError
 
 app = typer.Typer(
@@ -318,8 +317,8 @@ def signals_command(
         return
     if as_of is not None:
         raise fail("--as-of needs --account (the catalog itself has no date)", as_json, code=2)
-    cat = catalog(["<key features>"])
-    listed = [signal_info(s) for s in cat]
+    cat = documented()
+    listed = [signal_info(s, cat) for s in cat]
     if as_json:
         emit_json({"signals": listed})
         return

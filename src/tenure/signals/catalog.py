@@ -351,9 +351,14 @@ def catalog(key_features: Iterable[str] = ()) -> Catalog:
     return Catalog(tuple(signals))
 
 
+def documented() -> Catalog:
+    """The catalog as documented (key-feature depth shown with a placeholder feature list)."""
+    return catalog(["<key features>"])
+
+
 def signal_info(signal: Signal, within: Catalog | None = None) -> dict[str, Any]:
     """What ``tenure signals`` and docs/signals.md say of a signal (references resolved)."""
-    cat = within or catalog(["<key features>"])
+    cat = within or documented()
     aggregates, seen, todo = [], set(), [signal]
     while todo:
         current = todo.pop()
