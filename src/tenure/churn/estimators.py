@@ -120,7 +120,8 @@ class ChurnBoosting(_Classifier):
 class HealthScoreRisk(_Classifier):
     """The health score as a churn probability: a logistic curve fitted to score and outcome."""
 
-    column = "health_score"
+    def __init__(self, column: str = "health_score") -> None:
+        self.column = column
 
     def fit(self, X: pd.DataFrame, y: Any) -> HealthScoreRisk:
         labels = self._start(X[[self.column]], y)

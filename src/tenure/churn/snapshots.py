@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 
+from tenure.health.model import HealthModel
 from tenure.health.score import score
 from tenure.health.scoring import (
     AS_OF,
@@ -143,7 +144,7 @@ def build(
     frame = frame.merge(stable, left_on="account_id", right_index=True, how="left")
     _, data_end = data_span(store)
     _label(frame, _outcome_days(store, OUTCOMES[outcome]), horizon, day_number(data_end))
-    _health(frame, registered)
+    add_health(frame, registered.model)
     inputs = _inputs(frame, cat.names())
     current = _current_only(accounts.drop(columns=list(STABLE_ATTRIBUTES)), frame)
     frame = pd.concat([frame, current], axis=1)
@@ -194,16 +195,18 @@ def _label(frame: pd.DataFrame, outcomes: dict[str, np.ndarray], horizon: int, e
     frame["label"] = np.where(known, came.astype(float), np.nan)
 
 
-def _health(frame: pd.DataFrame, registered: RegisteredModel) -> None:
-    """The health score of each snapshot under the model, from stable attributes only."""
-    model = registered.model
+def add_health(frame: pd.DataFrame, model: HealthModel, column: str = "health_score") -> None:
+    """The health score of each snapshot under ``model`` (into ``column``, and its components
+    into ``health:<component>``), from stable attributes only."""
     scores, parts = [], []
     for row in frame.to_dict("records"):
         attributes = {name: row.get(name) for name in STABLE_ATTRIBUTES}
         s = score(model, row["account_id"], from_day_number(int(row["day"])), row, attributes)
         scores.append(s.score)
         parts.append({f"health:{c.name}": c.score for c in s.components})
-    frame["health_score"] = pd.array(scores, dtype="Float64").astype(float)
+    frame[column] = pd.array(scores, dtype="Float64").astype(float)
+    if column != "health_score":
+        return
     components = pd.DataFrame(parts, index=frame.index, dtype=float)
     for column in components.columns:
         frame[column] = components[column]
@@ -254,3 +257,27 @@ def _flatten(row: Any) -> dict[str, Any]:
     if isinstance(extra, dict):
         flat.update({k: v for k, v in extra.items() if isinstance(v, str | int | float)})
     return flat
+
+
+def input_frame(rows: Sequence[dict[str, Any]], inputs: Sequence[str]) -> pd.DataFrame:
+    """Model inputs from signal values and stable attributes (``segment=smb`` columns are 1 when
+    the row's segment is smb): how a model reads an account outside the snapshots."""
+    data: dict[str, list[float]] = {}
+    for name in inputs:
+        attribute, eq, value = name.partition("=")
+        if eq and attribute in STABLE_ATTRIBUTES:
+            data[name] = [float(str(row.get(attribute)) == value) for row in rows]
+        else:
+            data[name] = [np.nan if row.get(name) is None else float(row[name]) for row in rows]
+    return pd.DataFrame(data, columns=list(inputs))
+
+
+def stable_attributes(store: Store, account: str) -> dict[str, Any]:
+    """The account's stable attributes (segment, industry, region); KeyError when unknown."""
+    table = KIND_TABLES["accounts"]
+    query = select(*[table.c[n] for n in STABLE_ATTRIBUTES]).where(table.c.account_id == account)
+    with store.engine.connect() as connection:
+        row = connection.execute(query).first()
+    if row is None:
+        raise KeyError(f"no account {account!r}")
+    return {k: ("unknown" if v is None else v) for k, v in row._mapping.items()}

@@ -657,3 +657,7 @@ def main() -> None:
             highlight=False,
         )
         sys.exit(70)
+
+
+# Command groups in modules of their own register themselves on ``app`` when imported.
+from tenure.cli import churn as _churn  # noqa: E402, F401
