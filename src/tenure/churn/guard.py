@@ -34,6 +34,7 @@ class Flag:
     reason: str  # "current only" or "separates"
     evidence: str
     kept: bool
+    separation: float  # the input's AUC alone, folded to 0.5-1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,12 +77,12 @@ def guard(snapshots: Snapshots, allow: Sequence[str] = ()) -> Guarded:
     for name in snapshots.current_only:
         auc = separation(rows[name], labels)
         evidence = f"known only as it is now; {_presence(rows[name], labels)}; AUC alone {auc:.2f}"
-        flags.append(Flag(name, "current only", evidence, name in allow))
+        flags.append(Flag(name, "current only", evidence, name in allow, auc))
     for name in snapshots.inputs:
         auc = separation(rows[name], labels)
         if auc >= SEPARATION:
             evidence = f"AUC alone {auc:.3f} (at or above {SEPARATION})"
-            flags.append(Flag(name, "separates", evidence, name in allow))
+            flags.append(Flag(name, "separates", evidence, name in allow, auc))
     out = {f.input for f in flags if not f.kept}
     inputs = [n for n in snapshots.inputs if n not in out]
     inputs += [n for n in snapshots.current_only if n in allow]

@@ -95,12 +95,13 @@ def lead_times(
 
 
 def flags(days: np.ndarray, p: np.ndarray, share: float = FLAG_SHARE) -> np.ndarray:
-    """Whether each row is in the riskiest ``share`` of its own snapshot day."""
+    """Whether each row is among the riskiest ``share`` of its own snapshot day (exactly that
+    many: ties are broken by order, so a risk that ranks no one flags no more than its share)."""
     flagged = np.zeros(len(p), dtype=bool)
     for day in np.unique(days):
-        mask = days == day
-        cut = np.quantile(p[mask], 1.0 - share)
-        flagged[mask] = p[mask] >= cut
+        rows = np.flatnonzero(days == day)
+        top = rows[np.argsort(-p[rows], kind="stable")][: int(np.ceil(share * len(rows)))]
+        flagged[top] = True
     return flagged
 
 

@@ -6,9 +6,10 @@ force, and labels from the outcomes that followed within the horizon. Accounts a
 only while they are customers (a subscription in force that day).
 
 Account attributes have no history in the record: only their current value is known. Attributes
-that do not move with the outcome (``segment``) are used as they are; every other attribute
-(``lifecycle_stage``, which says "churned" once an account has churned, and any custom column) is
-offered to the leakage guard as *current only*, which keeps it out unless the user insists.
+that do not move with the outcome (segment, industry, region) are used as they are; every other
+attribute (``lifecycle_stage``, which says "churned" once an account has churned, and any custom
+column) is offered to the leakage guard as *current only*, named ``account.<attribute>`` (or
+``account.<attribute>=<value>`` for text), which keeps it out unless the user insists.
 """
 
 from __future__ import annotations
@@ -237,12 +238,12 @@ def _current_only(accounts: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
         values = now[name]
         numeric = pd.to_numeric(values, errors="coerce")
         if numeric.notna().sum() and numeric.notna().sum() == values.notna().sum():
-            columns[name] = numeric.astype(float)
+            columns[f"account.{name}"] = numeric.astype(float)
             continue
         distinct = values.dropna().astype(str).unique()
         if 0 < len(distinct) <= MAX_CATEGORIES:
             for value in sorted(distinct):
-                columns[f"{name}={value}"] = (values.astype(str) == value).astype(float)
+                columns[f"account.{name}={value}"] = (values.astype(str) == value).astype(float)
     return pd.DataFrame({k: v.to_numpy() for k, v in columns.items()}, index=frame.index)
 
 

@@ -74,13 +74,19 @@ def render_results(results: list[dict[str, Any]], title: str) -> None:
 
 
 def render_guard(flags: list[dict[str, Any]]) -> None:
+    """Flags grouped by input (``account.country=US`` and ``=UK`` are one attribute)."""
     if not flags:
         out.print("Leakage guard: no input flagged.")
         return
-    out.print(f"Leakage guard: {len(flags)} inputs flagged.")
+    grouped: dict[tuple[str, str, bool], list[dict[str, Any]]] = {}
     for f in flags:
-        verdict = "kept at your request" if f["kept"] else "left out"
-        out.print(f"  {f['input']}: {f['reason']}, {verdict} ({f['evidence']})")
+        grouped.setdefault((f["input"].partition("=")[0], f["reason"], f["kept"]), []).append(f)
+    out.print(f"Leakage guard: {len(flags)} inputs flagged.")
+    for (name, reason, kept), found in grouped.items():
+        verdict = "kept at your request" if kept else "left out"
+        many = f" ({len(found)} values)" if len(found) > 1 else ""
+        worst = max(found, key=lambda f: f["separation"])
+        out.print(f"  {name}{many}: {reason}, {verdict}; {worst['input']}: {worst['evidence']}")
 
 
 @app.command("train")
