@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
+
+# Two test workers share two cores: numerical libraries' OpenMP threads (gradient boosting) would
+# otherwise spin against each other, and a 0.1 s fit can take half a minute. Set before they load.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from postgres_server import throwaway_postgres
 from tenure.cli import app

@@ -45,7 +45,9 @@ def synthetic(names: list[str] = NAMES, seed: int = 7) -> Backtest:
                 frame["event_day"].to_numpy(dtype=float), HORIZON)
         for name in names
     ]  # fmt: skip
-    flag = Flag(NASTY, "current only", "known only as it is now; AUC alone 0.97 (> 0.95)", False, 0.97)
+    flag = Flag(
+        NASTY, "current only", "known only as it is now; AUC alone 0.97 (> 0.95)", False, 0.97
+    )
     return Backtest(
         horizon=HORIZON, outcome="churn", data_end=date(2025, 3, 31), health_model="demo v1",
         folds=[date(2024, 10, 1), date(2024, 10, 31), date(2024, 11, 30), date(2024, 12, 30)],

@@ -134,3 +134,23 @@ def test_ravenstack_scores_and_signals_match_an_independent_count(sqlite_cli: Cl
         got = sqlite_cli.json("signals", "--account", account, "--as-of", "2024-12-31")
         values = got["signals"]
         assert (values["events_30d"], values["feature_breadth"]) == expected[account], account
+
+
+def test_ravenstack_backtest_reports_a_weak_signal_honestly(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    """RavenStack's churn is close to random given its usage and tickets: every model must stay
+    far from a perfect score (an AUC far above 0.7 here would mean a leak), and its churn flag,
+    known only as it is now, must be kept out."""
+    import_ravenstack(sqlite_cli)
+    report = tmp_path / "ravenstack.html"
+    data = sqlite_cli.json("backtest", "--folds", "6", "--report", report)
+    results = {r["name"]: r for r in data["results"]}
+    assert set(results) == {"health score", "baseline", "logistic", "boosting", "time-to-churn"}
+    for name, r in results.items():
+        assert 0.35 < r["auc"] < 0.7, (name, r["auc"])
+        assert r["positives"] > 100
+    flags = {f["input"]: f for f in data["leakage_guard"]}
+    assert flags["account.lifecycle_stage=churned"]["reason"] == "current only"
+    assert not flags["account.lifecycle_stage=churned"]["kept"]
+    assert report.read_text().count("<svg") == 5

@@ -95,6 +95,8 @@ class Backtest:
 
 def test_days(snapshots: Snapshots, max_folds: int = MAX_FOLDS) -> list[date]:
     """The snapshot days a rolling split can test: labelled, after enough closed training days."""
+    if max_folds < 1:
+        raise ValueError(f"a backtest needs at least one test snapshot, not {max_folds}")
     labelled = snapshots.labelled()
     days = sorted(labelled["day"].unique())
     usable = [

@@ -129,7 +129,8 @@ class HealthScoreRisk(_Classifier):
         return self
 
     def _scores(self, X: pd.DataFrame) -> np.ndarray:
-        return np.asarray(X[[self.column]].fillna(50.0).to_numpy(dtype=float)) / 100.0
+        scores = _matrix(X, [self.column])
+        return np.where(np.isnan(scores), 50.0, scores) / 100.0
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.curve_.predict_proba(self._scores(X)))
@@ -150,8 +151,9 @@ class SegmentRate(_Classifier):
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         p = np.full(len(X), self.overall_)
-        for column, rate in self.rates_.items():
-            p[X[column].to_numpy(dtype=float) > 0] = rate
+        values = _matrix(X, list(self.rates_))
+        for i, rate in enumerate(self.rates_.values()):
+            p[values[:, i] > 0] = rate
         return _two_columns(p)
 
 

@@ -42,9 +42,8 @@ class Change:
         return None if current is None else current * (1 + self.value / 100)
 
     def __str__(self) -> str:
-        return (
-            f"{self.signal}={self.value:+g}%" if self.relative else f"{self.signal}={self.value:g}"
-        )
+        value = f"{self.value:+.15g}%" if self.relative else f"{self.value:.15g}"
+        return f"{self.signal}={value}"
 
 
 def parse_change(text: str, signals: Sequence[str]) -> Change:
