@@ -42,6 +42,7 @@ bench: setup
 	$(BIN)/python benchmarks/import_throughput.py
 	$(BIN)/python benchmarks/signals_batch.py
 	$(BIN)/python benchmarks/signals_incremental.py
+	$(BIN)/python benchmarks/churn_training.py
 
 docs: $(STAMP)
 	$(BIN)/python scripts/cli_reference.py

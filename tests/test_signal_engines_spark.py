@@ -80,7 +80,6 @@ def _history(seed: int) -> dict[str, list[dict[str, Any]]]:
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-@pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
 def test_pyspark_gives_what_duckdb_gives(spark: Any) -> None:
     seed = random.randrange(1_000_000)
     arrow = _arrow(_history(seed))

@@ -317,7 +317,7 @@ LADDERS: dict[str, Ladder] = {
         ),
         (
             at_least("outcomes", 1, "Import renewal and churn outcomes", unit="count"),
-            is_set("backtested", "Backtest the health model against the recorded outcomes"),
+            is_set("backtested", "Backtest the health score against outcomes: `tenure train`"),
         ),
         LIVE,
     ),

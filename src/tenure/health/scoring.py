@@ -25,7 +25,7 @@ from tenure.signals import Catalog, Source, catalog
 from tenure.signals.incremental import IncrementalEngine
 from tenure.signals.sources import fetch
 from tenure.store import Store
-from tenure.store.tables import health_current, health_models, health_scores
+from tenure.store.tables import churn_models, health_current, health_models, health_scores
 
 if TYPE_CHECKING:
     from tenure.signals.batch import BatchEngine
@@ -420,11 +420,12 @@ def health_facts(store: Store) -> HealthFacts:
             .select_from(health_current)
             .join(health_models, health_models.c.model_id == health_current.c.model_id)
         ).one()
+        trained = connection.execute(select(func.count()).select_from(churn_models)).scalar()
     count, latest, name = row
     return HealthFacts(
         model_version=name, accounts_scored=int(count), latest_as_of=latest,
         live=count > 0,  # once scored, every import updates the scores it moves
-        backtested=False,
+        backtested=bool(trained),  # `tenure train` backtests the health score beside its models
     )  # fmt: skip
 
 
