@@ -242,5 +242,6 @@ def test_forecast_renewals_and_nrr_with_a_backtest(
 def test_without_history_or_models_the_commands_say_what_to_do(sqlite_cli: Cli) -> None:
     assert "no usage events" in sqlite_cli.json("train", code=1)["error"]
     assert sqlite_cli.json("models") == {"models": []}
-    missing = sqlite_cli.json("forecast", code=1)["error"]
-    assert "train one with `tenure train`" in missing
+    assert "no usage events" in sqlite_cli.json("forecast", code=1)["error"]
+    assert "train one with `tenure train`" in sqlite_cli.json("whatif", "a", "--set", "seats=1",
+                                                              code=1)["error"]  # fmt: skip

@@ -784,3 +784,26 @@ def test_parse_malformed_text_names_it(text: str) -> None:
 
 def test_a_change_is_shown_as_written() -> None:
     assert str(parse_change("x=1234567", SIGNALS)) == "x=1234567"
+
+
+# --------------------------------------------------------------------------------------------
+# 7. Forecast probabilities: logistic when past renewals hold both outcomes, else Cox
+# --------------------------------------------------------------------------------------------
+
+
+def test_forecast_odds_come_from_logistic_models_or_fall_back_to_cox() -> None:
+    from tenure.churn.forecast import churn_odds
+
+    snapshots = _history(n_days=12, accounts=60)
+    frame = snapshots.frame
+    frame["arr"] = 12_000.0
+    frame["days_to_renewal"] = 45.0  # a renewal always due within the window
+    day = snapshots.days[-4]
+    rows = snapshots.on(day)
+    at_renewal, in_window, model = churn_odds(snapshots, ["usage"], rows, 90, day)
+    assert model == "logistic"
+    assert ((at_renewal >= 0) & (at_renewal <= 1) & (in_window >= 0) & (in_window <= 1)).all()
+    frame["days_to_renewal"] = np.nan  # no renewal ever seen: the renewal model cannot be fitted
+    at_renewal, in_window, model = churn_odds(snapshots, ["usage"], snapshots.on(day), 90, day)
+    assert model == "time-to-churn"
+    assert (at_renewal <= in_window + 1e-12).all()  # by the window's end at the latest

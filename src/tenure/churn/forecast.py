@@ -1,14 +1,21 @@
-"""Renewal and NRR forecasts from the time-to-churn model, each backtested against what happened.
+"""Renewal and NRR forecasts, each backtested against what happened.
+
+Both are fitted at the time of the forecast on the point-in-time snapshots known by then (so a
+forecast never needs `tenure train` first, and its backtest refits exactly as it would have):
 
 - Renewal forecast: for every customer whose renewal (or end) date falls in the next ``horizon``
-  days, the probability it renews (no churn by that date, from the Cox model) and its expected
-  renewing ARR (ARR today times that probability); in total, with an 80% interval from simulating
-  each renewal as a coin with that probability.
+  days, the probability it renews (a logistic model of churn by the renewal date, fitted on past
+  snapshots that had a renewal due) and its expected renewing ARR (ARR today times that
+  probability); in total, with an 80% interval from simulating each renewal as a coin with that
+  probability.
 - NRR forecast: today's customers' ARR ``horizon`` days on, over their ARR today: each account
-  keeps its ARR with its probability of not churning by then, grown by the net expansion rate
-  retained accounts showed over past windows of the same length.
-- Backtest: at earlier month starts the model is refitted on what was known then, the forecast
-  made, and compared with the ARR that renewed and the NRR that came.
+  keeps its ARR with its probability of not churning by then (a logistic model of churn within the
+  window), grown by the net expansion rate retained accounts showed over past windows of the same
+  length.
+- When the past renewals or windows hold only one outcome, a Cox model over days to churn
+  (:class:`~tenure.churn.estimators.TimeToChurn`) gives both probabilities instead.
+- Backtest: at the last six month starts whose window has closed, the same forecast is made from
+  what was known then and compared with the ARR that renewed and the NRR that came.
 """
 
 from __future__ import annotations
@@ -21,27 +28,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tenure.churn import registry
-from tenure.churn.estimators import TimeToChurn
-from tenure.churn.snapshots import Snapshots, build, data_span, month_starts
+from tenure.churn.estimators import ChurnLogistic, TimeToChurn
+from tenure.churn.metrics import Interval, interval
+from tenure.churn.snapshots import Snapshots, data_span, month_starts
 from tenure.churn.training import prepare
 from tenure.health.scoring import AS_OF, batch_engine, day_number, load_tables
 from tenure.signals import Catalog, catalog
 from tenure.store import Store
 
 LEVEL = 0.8  # the interval's coverage
+Total = Interval  # an amount in total, with its interval
 DRAWS = 20_000
 BACKTEST_FOLDS = 6
-
-
-@dataclass(frozen=True)
-class Total:
-    expected: float
-    low: float
-    high: float
-
-    def to_dict(self) -> dict[str, float]:
-        return {k: round(v, 4) for k, v in self.__dict__.items()}
+RENEWAL_GRACE_DAYS = 14  # a churn recorded this long after the renewal date still counts
 
 
 @dataclass
@@ -58,7 +57,7 @@ class Horizon:
     def to_dict(self) -> dict[str, Any]:
         return {
             "horizon_days": self.days, "arr_up_for_renewal": round(self.arr_up_for_renewal, 2),
-            "expected_renewing_arr": self.renewing_arr.to_dict(), "nrr": self.nrr.to_dict(),
+            "expected_renewing_arr": self.renewing_arr.to_dict("expected"), "nrr": self.nrr.to_dict("expected"),
             "net_expansion_of_retained": round(self.net_expansion, 4), "accounts": self.accounts,
         }  # fmt: skip
 
@@ -77,10 +76,10 @@ class Check:
     def to_dict(self) -> dict[str, Any]:
         return {
             "as_of": self.as_of.isoformat(), "horizon_days": self.days,
-            "expected_renewing_arr": self.renewing_arr.to_dict(),
+            "expected_renewing_arr": self.renewing_arr.to_dict("expected"),
             "actual_renewing_arr": round(self.actual_renewing_arr, 2),
             "renewing_inside_interval": _inside(self.renewing_arr, self.actual_renewing_arr),
-            "nrr": self.nrr.to_dict(), "actual_nrr": round(self.actual_nrr, 4),
+            "nrr": self.nrr.to_dict("expected"), "actual_nrr": round(self.actual_nrr, 4),
             "nrr_inside_interval": _inside(self.nrr, self.actual_nrr),
         }  # fmt: skip
 
@@ -112,9 +111,9 @@ def summary(checks: Sequence[Check]) -> dict[str, Any]:
         mine = [c for c in checks if c.days == days]
         found[str(days)] = {
             "folds": len(mine),
-            "renewing_arr_mape": _mape([(c.renewing_arr.expected, c.actual_renewing_arr) for c in mine]),
+            "renewing_arr_mape": _mape([(c.renewing_arr.estimate, c.actual_renewing_arr) for c in mine]),
             "renewing_arr_coverage": _share([_inside(c.renewing_arr, c.actual_renewing_arr) for c in mine]),
-            "nrr_mae_points": round(float(np.mean([abs(c.nrr.expected - c.actual_nrr) for c in mine])) * 100, 2),
+            "nrr_mae_points": round(float(np.mean([abs(c.nrr.estimate - c.actual_nrr) for c in mine])) * 100, 2),
             "nrr_coverage": _share([_inside(c.nrr, c.actual_nrr) for c in mine]),
         }  # fmt: skip
     return found
@@ -152,15 +151,70 @@ def net_expansion(revenue: pd.DataFrame, starts: Sequence[int], days: int) -> fl
     return after / before - 1 if before else 0.0
 
 
+def _due(rows: pd.DataFrame, days: int) -> np.ndarray:
+    """Rows whose next renewal (or end) date falls within ``days``, with ARR to renew."""
+    to_renewal = rows["days_to_renewal"].to_numpy(dtype=float)
+    return np.asarray(~np.isnan(to_renewal) & (to_renewal <= days) & (rows["arr"] > 0))
+
+
+def renewal_model(
+    frame: pd.DataFrame, inputs: list[str], days: int, known_by: int
+) -> ChurnLogistic | None:
+    """A logistic model of churn by the renewal date, fitted on past snapshots that had a renewal
+    due within ``days`` and whose renewal (plus grace) came by ``known_by``; None when those
+    rows do not hold both outcomes."""
+    ends = frame["day"] + frame["days_to_renewal"] + RENEWAL_GRACE_DAYS
+    rows = frame[_due(frame, days) & (ends <= known_by)]
+    churned = rows["event_day"].notna() & (rows["event_day"] <= ends[rows.index])
+    return _fitted(rows[inputs], churned)
+
+
+def window_model(
+    frame: pd.DataFrame, inputs: list[str], days: int, known_by: int
+) -> ChurnLogistic | None:
+    """A logistic model of churn within ``days``, fitted on past snapshots whose window closed by
+    ``known_by``; None when those rows do not hold both outcomes."""
+    rows = frame[frame["day"] + days <= known_by]
+    churned = rows["event_day"].notna() & (rows["event_day"] <= rows["day"] + days)
+    return _fitted(rows[inputs], churned)
+
+
+def _fitted(X: pd.DataFrame, churned: pd.Series) -> ChurnLogistic | None:
+    if churned.nunique() < 2:
+        return None
+    return ChurnLogistic().fit(X, churned.to_numpy(dtype=int))
+
+
+def churn_odds(
+    snapshots: Snapshots, inputs: list[str], rows: pd.DataFrame, days: int, known_by: date
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Each row's probability of churning by its renewal date and within ``days``, from models
+    fitted on the snapshots known by ``known_by`` (logistic; a Cox model over days-to-churn when
+    the renewals or windows seen so far hold only one outcome), and which model gave them."""
+    cut = day_number(known_by)
+    train = snapshots.frame[snapshots.frame["day"] < cut]
+    renewals = renewal_model(train, inputs, days, cut)
+    window = window_model(train, inputs, days, cut)
+    if renewals is not None and window is not None:
+        p = (renewals.predict_proba(rows)[:, 1], window.predict_proba(rows)[:, 1])
+        return p[0], p[1], "logistic"
+    cox = TimeToChurn(days).fit(
+        train[inputs], np.column_stack(snapshots.durations(train, known_by))
+    )
+    to_renewal = rows["days_to_renewal"].fillna(days).clip(lower=0).to_numpy(dtype=float)
+    return cox.churn_by(rows, to_renewal), cox.churn_by(rows, days), "time-to-churn"
+
+
 def predict(
-    model: TimeToChurn, rows: pd.DataFrame, days: int, growth: float, seed: int = 0
-) -> Horizon:
-    """One horizon's forecast for the customers in ``rows`` (signals as of one day)."""
+    rows: pd.DataFrame, days: int, growth: float, at_renewal: np.ndarray, in_window: np.ndarray,
+    seed: int = 0,
+) -> Horizon:  # fmt: skip
+    """One horizon's forecast for the customers in ``rows`` (signals as of one day), given each
+    one's probability of churning by its renewal date and within the window."""
     arr = rows["arr"].to_numpy(dtype=float)
     to_renewal = rows["days_to_renewal"].to_numpy(dtype=float)
-    due = ~np.isnan(to_renewal) & (to_renewal <= days) & (arr > 0)
-    keep_renewal = 1 - model.churn_by(rows, np.where(due, np.maximum(to_renewal, 0), days))
-    keep_horizon = 1 - model.churn_by(rows, days)
+    due = _due(rows, days)
+    keep_renewal, keep_horizon = 1 - at_renewal, 1 - in_window
     rng = np.random.default_rng(seed)
     renews = rng.random((DRAWS, int(due.sum()))) < keep_renewal[due]
     renewing = _total(float((arr[due] * keep_renewal[due]).sum()), renews @ arr[due])
@@ -179,30 +233,28 @@ def predict(
 
 
 def _total(expected: float, draws: np.ndarray) -> Total:
-    if not len(draws):
-        return Total(expected, expected, expected)
-    tail = (1 - LEVEL) / 2 * 100
-    low, high = np.percentile(draws, [tail, 100 - tail])
-    return Total(expected, float(low), float(high))
+    return interval(expected, draws, LEVEL)
 
 
 def forecast(
     store: Store, horizons: Sequence[int] = (90, 180), as_of: date | None = None,
-    backtest: bool = True, model: str = "time-to-churn",
+    backtest: bool = True,
 ) -> Forecast:  # fmt: skip
     """Renewal and NRR forecasts as of ``as_of`` (default: the end of the data), backtested."""
-    version = registry.find(store, model)
-    fitted: TimeToChurn = registry.artifact(store, version)["estimator"]
     day = as_of or data_span(store)[1]
-    now = build(store, [day], version.horizon_days)
+    snapshots, guarded = prepare(store, max(horizons), end=day, through=True)
     history = _history_days(store, day, max(horizons))
     revenue = revenue_on(store, history)
-    results = []
+    results, models = [], set()
     for days in horizons:
         starts = [day_number(d) for d in history if d + timedelta(days=days) <= day]
-        results.append(predict(fitted, now.frame, days, net_expansion(revenue, starts, days)))
-    checks = _backtest(store, horizons, version.inputs) if backtest else []
-    return Forecast(day, f"{version.name}:{version.version}", results, checks)
+        rows = snapshots.on(day)
+        at_renewal, in_window, model = churn_odds(snapshots, guarded.inputs, rows, days, day)
+        growth = net_expansion(revenue, starts, days)
+        results.append(predict(rows, days, growth, at_renewal, in_window))
+        models.add(model)
+    checks = _backtest(snapshots, revenue, horizons, guarded.inputs) if backtest else []
+    return Forecast(day, " and ".join(sorted(models)), results, checks)
 
 
 def _history_days(store: Store, end: date, longest: int) -> list[date]:
@@ -212,10 +264,10 @@ def _history_days(store: Store, end: date, longest: int) -> list[date]:
     return sorted({*starts, *[s + timedelta(days=h) for s in starts for h in (90, 180, longest)]})
 
 
-def _backtest(store: Store, horizons: Sequence[int], inputs: list[str]) -> list[Check]:
-    snapshots, _ = prepare(store, max(horizons))
+def _backtest(
+    snapshots: Snapshots, revenue: pd.DataFrame, horizons: Sequence[int], inputs: list[str]
+) -> list[Check]:
     days = sorted(set(snapshots.days))
-    revenue = revenue_on(store, _history_days(store, snapshots.data_end, max(horizons)))
     checks = []
     for h in horizons:
         usable = [d for d in days if d + timedelta(days=h) <= snapshots.data_end][-BACKTEST_FOLDS:]
@@ -228,11 +280,10 @@ def _check(
     snapshots: Snapshots, revenue: pd.DataFrame, inputs: list[str], day: date, days: int
 ) -> Check:
     frame = snapshots.frame
-    train = frame[frame["day"] < day_number(day)]
-    model = TimeToChurn(days).fit(train[inputs], np.column_stack(snapshots.durations(train, day)))
     rows = snapshots.on(day)
-    starts = [s for s in sorted(frame["day"].unique()) if s + days <= day_number(day)]
-    made = predict(model, rows, days, net_expansion(revenue, [int(s) for s in starts], days))
+    starts = [int(s) for s in sorted(frame["day"].unique()) if s + days <= day_number(day)]
+    at_renewal, in_window, _ = churn_odds(snapshots, inputs, rows, days, day)
+    made = predict(rows, days, net_expansion(revenue, starts, days), at_renewal, in_window)
     end = day_number(day) + days
     churned = rows["event_day"].notna() & (rows["event_day"] <= end)
     due = rows["account_id"].isin({a["account_id"] for a in made.accounts})

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
-from tenure.churn.guard import guard
-from tenure.churn.snapshots import Snapshots, build, data_span, snapshot_days
+from tenure.churn.snapshots import Snapshots, data_span
+from tenure.churn.training import prepare
 from tenure.health.explain import describe
 from tenure.health.scoring import day_number, from_day_number
 from tenure.signals.catalog import catalog
@@ -320,5 +320,5 @@ def diagnose_account(
     """:func:`diagnose` over fresh snapshots: the month starts and ``as_of`` (default: the last
     day of the data), with the inputs the leakage guard lets through."""
     day = as_of or data_span(store)[1]
-    snapshots = build(store, sorted({*snapshot_days(store, end=day), day}))
-    return diagnose(store, account, snapshots, guard(snapshots).inputs, day, k)
+    snapshots, guarded = prepare(store, end=day, through=True)
+    return diagnose(store, account, snapshots, guarded.inputs, day, k)

@@ -13,6 +13,28 @@ FLAG_SHARE = 0.1  # an account is flagged when it is in the riskiest tenth of it
 
 
 @dataclass(frozen=True)
+class Interval:
+    """A point estimate with the ``level`` interval of draws around it."""
+
+    estimate: float
+    low: float
+    high: float
+
+    def to_dict(self, point: str = "estimate") -> dict[str, float]:
+        return {point: round(self.estimate, 4), "low": round(self.low, 4),
+                "high": round(self.high, 4)}  # fmt: skip
+
+
+def interval(estimate: float, draws: np.ndarray, level: float) -> Interval:
+    """``estimate`` with the central ``level`` share of ``draws`` (none: the estimate alone)."""
+    if not len(draws):
+        return Interval(float(estimate), float(estimate), float(estimate))
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return Interval(float(estimate), float(low), float(high))
+
+
+@dataclass(frozen=True)
 class Bin:
     """One row of a reliability table."""
 

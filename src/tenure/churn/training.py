@@ -40,10 +40,14 @@ class Training:
 
 def prepare(
     store: Store, horizon: int = 90, outcome: str = "churn", every: int | None = None,
-    allow: Sequence[str] = (), end: date | None = None,
+    allow: Sequence[str] = (), end: date | None = None, through: bool = False,
 ) -> tuple[Snapshots, Guarded]:  # fmt: skip
-    """Snapshots over the store's history and the inputs the leakage guard lets through."""
-    snapshots = build(store, snapshot_days(store, every, end), horizon, outcome)
+    """Snapshots over the store's history up to ``end`` (``through``: and on ``end`` itself, to
+    see every account as it is that day) and the inputs the leakage guard lets through."""
+    days = snapshot_days(store, every, end)
+    if through and end is not None:
+        days = sorted({*days, end})
+    snapshots = build(store, days, horizon, outcome)
     return snapshots, guard(snapshots, allow)
 
 

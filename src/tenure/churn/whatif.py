@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from tenure.churn import registry
+from tenure.churn.metrics import Interval, interval
 from tenure.churn.snapshots import data_span, input_frame, stable_attributes
 from tenure.health.model import _suggest
 from tenure.health.score import HealthScore, score
@@ -55,16 +56,6 @@ def parse_change(text: str, signals: Sequence[str]) -> Change:
     if name not in signals:
         raise ValueError(f"unknown signal {name!r}{_suggest(name, signals)}")
     return Change(name, float(number), bool(percent))
-
-
-@dataclass(frozen=True)
-class Interval:
-    estimate: float
-    low: float
-    high: float
-
-    def to_dict(self) -> dict[str, float]:
-        return {k: round(v, 4) for k, v in self.__dict__.items()}
 
 
 @dataclass(frozen=True)
@@ -144,8 +135,4 @@ def _result(
 
 
 def _interval(estimate: float, draws: np.ndarray) -> Interval:
-    if not len(draws):
-        return Interval(float(estimate), float(estimate), float(estimate))
-    tail = (1 - LEVEL) / 2 * 100
-    low, high = np.percentile(draws, [tail, 100 - tail])
-    return Interval(float(estimate), float(low), float(high))
+    return interval(estimate, draws, LEVEL)
