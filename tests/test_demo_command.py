@@ -25,3 +25,12 @@ def test_demo_twice_changes_nothing(sqlite_cli: Cli, tmp_path: Path) -> None:
     second = sqlite_cli.json(*args)
     assert sum(i["accepted"] for i in second["imports"]) == 0
     assert second["summary"]["records"] == first["summary"]["records"]
+
+
+def test_demo_backtests_the_health_score_or_says_why_not(sqlite_cli: Cli, tmp_path: Path) -> None:
+    short = sqlite_cli.json("demo", "--accounts", "10", "--months", "6", "--out", tmp_path / "s")
+    assert short["backtest"] is None and "too little history" in short["backtest_note"]
+    long = sqlite_cli.run("demo", "--accounts", "60", "--months", "18", "--out", tmp_path / "l")
+    assert "Does the health score predict churn?" in long.stdout
+    assert "health score" in long.stdout and "logistic" in long.stdout
+    assert (tmp_path / "l" / "backtest-90d.html").read_text().count("<svg") == 5

@@ -30,7 +30,7 @@ from rich.table import Table
 from tenure import __version__
 from tenure.app import Tenure
 from tenure.demo import PortfolioSpec
-from tenure.demo.load import load_demo
+from tenure.demo.load import DemoReport, load_demo
 from tenure.health import ModelError, load_model
 from tenure.health.detections import detect_portfolio
 from tenure.health.explain import Explanation, describe
@@ -568,10 +568,26 @@ def demo_command(
         for mover in report.movers:
             out.print(f"{mover.account_id}: {mover.before.score} -> {mover.after.score}  "
                       f"{mover.text}", markup=False, highlight=False)  # fmt: skip
+    render_proof(report, out_dir)
     out.print(
         f"\nStored in {database}. Next: [bold]tenure explain ACCOUNT[/], [bold]tenure detect[/], "
-        "[bold]tenure readiness[/], [bold]tenure check[/]."
+        "[bold]tenure train[/], [bold]tenure forecast[/], [bold]tenure readiness[/]."
     )
+
+
+def render_proof(report: DemoReport, out_dir: Path) -> None:
+    """Does the score predict churn: the demo's backtest, or why there is none."""
+    from tenure.cli.churn import render_results
+
+    if report.proof is None:
+        out.print(f"\nNo backtest: {report.proof_note}")
+        return
+    proof = report.proof
+    out.print(f"\n[bold]Does the health score predict churn?[/] Churn within {proof.horizon} days, "
+              f"{len(proof.folds)} monthly test snapshots from {proof.folds[0]} to "
+              f"{proof.folds[-1]}, each predicted from what was known then.")  # fmt: skip
+    render_results([r.to_dict() for r in proof.results], "Backtest (out of time)")
+    out.print(f"Report with plots: {out_dir / 'backtest-90d.html'}")
 
 
 @app.command("summary")

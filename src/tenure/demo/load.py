@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tenure.demo.portfolio import FEATURES, PortfolioSpec, generate_portfolio
 from tenure.health import default_model, load_model
@@ -15,6 +15,9 @@ from tenure.health.scoring import Ranked, ScoreRun, movers, ranked, register, sc
 from tenure.ingest import ImportReport, import_file
 from tenure.portfolio import PortfolioSummary, summarise
 from tenure.store import Store
+
+if TYPE_CHECKING:
+    from tenure.churn.backtest import Backtest
 
 Step = Callable[[str, int, int], None]
 
@@ -29,6 +32,8 @@ class DemoReport:
     scores: ScoreRun | None = None
     lowest: list[Ranked] = field(default_factory=list)
     movers: list[Explanation] = field(default_factory=list)
+    proof: Backtest | None = None  # does the score predict churn? (None: too little history)
+    proof_note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         imports = [
@@ -43,7 +48,9 @@ class DemoReport:
                 "lowest": [asdict(r) for r in self.lowest],
                 "movers": [m.to_dict() for m in self.movers],
             }
-        return {"files": self.files, "imports": imports, "summary": summary, "health": health}
+        proof = None if self.proof is None else self.proof.to_dict()
+        return {"files": self.files, "imports": imports, "summary": summary, "health": health,
+                "backtest": proof, "backtest_note": self.proof_note}  # fmt: skip
 
 
 def load_demo(
@@ -65,7 +72,31 @@ def load_demo(
             report.imports.append(_import_one(store, kind, path, step))
     report.summary = summarise(store, as_of=last_day(spec))
     _score(store, spec, out_dir, report, step)
+    _prove(store, out_dir, report, step)
     return report
+
+
+PROOF_FOLDS = 6
+
+
+def _prove(store: Store, out_dir: Path, report: DemoReport, step: Step | None) -> None:
+    """Backtest the health score against the outcomes (and the churn models beside it), with the
+    HTML report in ``out_dir``; a portfolio too short to backtest gets a note instead."""
+    from tenure.churn import backtest
+    from tenure.churn.report import html
+    from tenure.churn.training import prepare
+
+    def testing(done: int, total: int) -> None:
+        if step:
+            step("backtest churn predictions", done, total)
+
+    try:
+        snapshots, guarded = prepare(store, 90)
+        report.proof = backtest.run(snapshots, guarded, max_folds=PROOF_FOLDS, progress=testing)
+    except ValueError as err:
+        report.proof_note = str(err)
+        return
+    (out_dir / "backtest-90d.html").write_text(html(report.proof), encoding="utf-8")
 
 
 def demo_model(out_dir: Path) -> Path:
