@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import insert
 
-from tenure.churn.lookalikes import Diagnosis, diagnose, signal_columns
+from tenure.churn.lookalikes import Diagnosis, diagnose, diagnose_account, signal_columns
 from tenure.churn.snapshots import Snapshots
 from tenure.health.scoring import day_number, from_day_number
 from tenure.store import Store
@@ -209,3 +209,69 @@ def test_to_dict_is_json_ready(store: Store, snapshots: Snapshots) -> None:
     assert {"signal", "account_value", "group_median", "difference", "sentence"} <= set(
         data["churned"]["differences"][0]
     )
+
+
+def _add_outcome(store: Store, account: str, kind: str, day: int) -> None:
+    key = f"{account}-extra-{day}"
+    row = {"outcome_id": key, "account_id": account, "type": kind,
+           "date": from_day_number(day), "_row_hash": key.ljust(32, "0")[:32]}  # fmt: skip
+    with store.transaction() as connection:
+        connection.execute(insert(KIND_TABLES["outcomes"]), [row])
+
+
+OLDER = DAYS[3] + 95  # an older renewal, 95 days after the snapshot on DAYS[3]
+
+
+def test_outcomes_after_the_as_of_day_are_not_used(store: Store, snapshots: Snapshots) -> None:
+    # on DAYS[9] every planted outcome (OUTCOME_DAY, 5 days later) is still to come
+    d = diagnose(store, "smb-00", snapshots, INPUTS, as_of=from_day_number(DAYS[9]), k=50)
+    assert _ids(d, "renewed") == [] and _ids(d, "churned") == []
+    assert any("only 0 accounts in segment smb renewed" in n for n in d.notes)
+    _add_outcome(store, "smb-r1", "renewed", OLDER)  # an older renewal, known by then
+    d = diagnose(store, "smb-00", snapshots, INPUTS, as_of=from_day_number(DAYS[9]), k=50)
+    (peer,) = d.renewed.neighbours
+    assert peer.account_id == "smb-r1" and peer.outcome_day == from_day_number(OLDER)
+    assert peer.snapshot == from_day_number(DAYS[3])
+    # later, the peer is taken at its latest outcome
+    latest = diagnose(store, "smb-00", snapshots, INPUTS, k=50)
+    peer = next(n for n in latest.renewed.neighbours if n.account_id == "smb-r1")
+    assert peer.outcome_day == from_day_number(OUTCOME_DAY)
+    assert peer.snapshot == from_day_number(PLANTED)
+
+
+def test_a_peer_is_taken_at_its_latest_outcome_with_a_snapshot_before_it(
+    store: Store, snapshots: Snapshots
+) -> None:
+    _add_outcome(store, "smb-r1", "renewed", OLDER)
+    frame = snapshots.frame
+    gap = (frame["account_id"] == "smb-r1") & frame["day"].between(DAYS[5], DAYS[8])
+    holed = Snapshots(frame[~gap], INPUTS, [], 90, "churn", snapshots.data_end, "test",
+                      snapshots.days)  # fmt: skip
+    d = diagnose(store, "smb-00", holed, INPUTS, k=50)
+    # no snapshot 30 to 150 days before its latest renewal: the one before is used, not none
+    peer = next(n for n in d.renewed.neighbours if n.account_id == "smb-r1")
+    assert peer.outcome_day == from_day_number(OLDER)
+    assert peer.snapshot == from_day_number(DAYS[3])
+
+
+def test_diagnose_account_checks_the_account_and_day_first(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_snapshots(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("snapshots built")
+
+    monkeypatch.setattr("tenure.churn.lookalikes.prepare", no_snapshots)
+    with pytest.raises(KeyError, match="no account 'acct-nobody'"):
+        diagnose_account(store, "acct-nobody")
+    with store.transaction() as connection:
+        connection.execute(insert(KIND_TABLES["accounts"]),
+                           [{"account_id": "smb-00", "_row_hash": "a" * 32}])  # fmt: skip
+        connection.execute(insert(KIND_TABLES["events"]), [
+            {"event_id": "e1", "account_id": "smb-00", "event": "login",
+             "timestamp": datetime(2024, 1, 2, 10), "_row_hash": "e" * 32},
+        ])  # fmt: skip
+    last = from_day_number(DAYS[11] + 10).isoformat()  # smb-x1's outcome ends the data
+    with pytest.raises(
+        ValueError, match=rf"2030-01-01 is after the last day of the data \({last}\)"
+    ):
+        diagnose_account(store, "smb-00", as_of=date(2030, 1, 1))

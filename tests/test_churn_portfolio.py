@@ -95,7 +95,9 @@ def test_backtest_compares_every_contender_out_of_time(portfolio: Path, tmp_path
 def test_backtest_other_horizons_and_outcomes(portfolio: Path) -> None:
     cli = Cli(_url(portfolio))
     long = cli.json("backtest", "--horizon", "180", "--folds", "2", "--report", "/dev/null")
-    assert long["horizon_days"] == 180 and len(long["test_snapshots"]) == 2
+    assert long["horizon_days"] == 180 and 1 <= len(long["test_snapshots"]) <= 2
+    end = date.fromisoformat(long["data_end"])
+    assert all(date.fromisoformat(d) + timedelta(days=180) <= end for d in long["test_snapshots"])
     shrink = cli.json("backtest", "--outcome", "contraction", "--folds", "2",
                       "--report", "/dev/null")  # fmt: skip
     assert shrink["outcome"] == "contraction"
@@ -245,3 +247,27 @@ def test_without_history_or_models_the_commands_say_what_to_do(sqlite_cli: Cli) 
     assert "no usage events" in sqlite_cli.json("forecast", code=1)["error"]
     assert "train one with `tenure train`" in sqlite_cli.json("whatif", "a", "--set", "seats=1",
                                                               code=1)["error"]  # fmt: skip
+
+
+def test_forecast_backtests_month_starts_against_revenue_loaded_for_them(portfolio: Path) -> None:
+    from tenure.churn.snapshots import data_span
+
+    store = Store(_url(portfolio))
+    first, last = data_span(store)
+    store.close()
+    mid = (last - timedelta(days=150)).replace(day=15)  # a mid-month day inside the data
+    cli = Cli(_url(portfolio))
+    for args in (["--horizon", "60"], ["--as-of", mid.isoformat(), "--horizon", "90"]):
+        data = cli.json("forecast", *args)
+        checks = data["backtest"]
+        assert checks, args
+        for c in checks:
+            day = date.fromisoformat(c["as_of"])
+            assert day.day == 1 and day <= date.fromisoformat(data["as_of"])  # month starts only
+            assert c["actual_nrr"] > 0 and c["actual_renewing_arr"] >= 0
+    assert data["as_of"] == mid.isoformat()
+    after = cli.json("forecast", "--as-of", "2030-01-01", code=1)["error"]
+    assert after == f"2030-01-01 is after the last day of the data ({last.isoformat()})"
+    early = (first - timedelta(days=40)).isoformat()
+    before = cli.json("forecast", "--as-of", early, code=1)["error"]
+    assert before.startswith(f"too little history before {early} to fit a forecast")

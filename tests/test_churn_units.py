@@ -453,15 +453,14 @@ def test_flags_mark_exactly_the_share_of_each_day(
         assert len(chosen) == math.ceil(share * len(rows))
         if len(rest):
             assert p[chosen].min() >= p[rest].max()  # the riskiest are the ones flagged
-            tied = rows[p[rows] == p[chosen].min()]
-            # among ties at the cut, the earlier rows win
-            assert list(flagged[tied]) == sorted(flagged[tied], reverse=True)
 
 
 def test_flags_with_all_ties_flag_only_the_share() -> None:
     flagged = flags(np.zeros(30), np.full(30, 0.5))
     assert flagged.sum() == 3
-    assert list(np.flatnonzero(flagged)) == [0, 1, 2]
+    # ties split in a fixed random order, not by row order, and the same every time
+    assert list(np.flatnonzero(flagged)) != [0, 1, 2]
+    assert (flags(np.zeros(30), np.full(30, 0.5)) == flagged).all()
 
 
 def test_lead_times_on_a_hand_made_example() -> None:
@@ -683,8 +682,7 @@ def test_backtest_trains_only_on_labels_known_by_the_test_day() -> None:
         # survival targets stop at the test day: no outcome from after it is seen
         days, came = timed["y"][:, 0], timed["y"][:, 1]
         assert np.all(timed["train_days"] + days <= t)
-        rows = snapshots.labelled()
-        rows = rows[rows["day"] + snapshots.horizon <= t]
+        rows = snapshots.frame[snapshots.frame["day"] < t]  # every snapshot before the test day
         assert np.array_equal(came.astype(bool), (rows["event_day"] <= t).to_numpy())
     predictions = result.predictions
     assert len(predictions) == snapshots.labelled()["day"].isin(folds).sum()

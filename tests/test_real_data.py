@@ -148,7 +148,7 @@ def test_ravenstack_backtest_reports_a_weak_signal_honestly(
     results = {r["name"]: r for r in data["results"]}
     assert set(results) == {"health score", "baseline", "logistic", "boosting", "time-to-churn"}
     for name, r in results.items():
-        assert 0.35 < r["auc"] < 0.7, (name, r["auc"])
+        assert 0.45 < r["auc"] < 0.7, (name, r["auc"])  # neither reversed nor leaked
         assert r["positives"] > 100
     flags = {f["input"]: f for f in data["leakage_guard"]}
     assert flags["account.lifecycle_stage=churned"]["reason"] == "current only"

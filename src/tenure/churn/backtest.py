@@ -107,7 +107,8 @@ def test_days(snapshots: Snapshots, max_folds: int = MAX_FOLDS) -> list[date]:
 
 
 def fit(contender: Contender, snapshots: Snapshots, train: pd.DataFrame, known_by: date) -> Any:
-    """A fresh estimator of ``contender`` fitted on ``train`` as it was known on ``known_by``."""
+    """A fresh estimator of ``contender`` fitted on ``train`` as it was known on ``known_by``
+    (a survival contender reads days to the outcome, censored at ``known_by``)."""
     estimator = contender.make()
     X = train[contender.columns]
     if contender.survival:
@@ -134,8 +135,9 @@ def run(
         train = labelled[labelled["day"] + snapshots.horizon <= day_number(day)]
         test = labelled[labelled["day"] == day_number(day)]
         part = test[["account_id", "day", "event_day", "label", "segment"]].copy()
+        before = snapshots.frame[snapshots.frame["day"] < day_number(day)]
         for contender in chosen:
-            model = fit(contender, snapshots, train, day)
+            model = fit(contender, snapshots, before if contender.survival else train, day)
             part[contender.name] = model.predict_proba(test[contender.columns])[:, 1]
         parts.append(part)
         if progress:

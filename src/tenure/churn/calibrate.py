@@ -24,7 +24,7 @@ from tenure.churn.estimators import HealthScoreRisk
 from tenure.churn.snapshots import add_health
 from tenure.churn.training import prepare
 from tenure.health.model import HealthModel, parse_model
-from tenure.health.scoring import active_model, day_number
+from tenure.health.scoring import active_model
 from tenure.store import Store
 
 PROPOSED = "health_score_proposed"
@@ -57,12 +57,14 @@ def calibrate(
 ) -> Calibration:  # fmt: skip
     """Propose new component weights for the model in force and backtest both side by side."""
     model = active_model(store).model
-    snapshots, guarded = prepare(store, horizon, every=every)
+    path = out or Path(f"{model.name}-v{_next_version(model.version)}.yaml")
+    if out is None and path.exists():
+        raise ValueError(f"{path} exists already: choose where to write with --out")
+    snapshots, guarded = prepare(store, horizon, every=every, folds=max_folds)
     folds = bt.test_days(snapshots, max_folds)
     if not folds:
         raise ValueError("too little history to calibrate: backtest folds need closed windows")
-    train = snapshots.labelled(folds[0])
-    train = train[train["day"] + horizon <= day_number(folds[0])]
+    train = snapshots.labelled(folds[0])  # windows closed before the first test day
     effects = component_effects(train, model)
     proposed = propose(model, effects, folds[0])
     add_health(snapshots.frame, proposed, PROPOSED)
@@ -71,8 +73,10 @@ def calibrate(
         bt.Contender(proposed.label, lambda: HealthScoreRisk(PROPOSED), [PROPOSED]),
     ]
     result = bt.run(snapshots, guarded, chosen, max_folds)
-    path = out or Path(f"{model.name}-v{proposed.version}.yaml")
-    path.write_text(proposed.text, encoding="utf-8")
+    try:
+        path.write_text(proposed.text, encoding="utf-8")
+    except OSError as err:
+        raise ValueError(f"cannot write the proposed model to {path}: {err.strerror}") from None
     weights = [
         {"component": c.name, "current": c.weight, "proposed": dict(_weights(proposed))[c.name],
          "effect_per_10_points": round(-10 * effects[c.name], 4)}

@@ -20,7 +20,8 @@ forecast never needs `tenure train` first, and its backtest refits exactly as it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -30,17 +31,21 @@ import pandas as pd
 
 from tenure.churn.estimators import ChurnLogistic, TimeToChurn
 from tenure.churn.metrics import Interval, interval
-from tenure.churn.snapshots import Snapshots, data_span, month_starts
+from tenure.churn.snapshots import Snapshots, as_of_day, data_span, month_starts
 from tenure.churn.training import prepare
 from tenure.health.scoring import AS_OF, batch_engine, day_number, load_tables
 from tenure.signals import Catalog, catalog
 from tenure.store import Store
 
 LEVEL = 0.8  # the interval's coverage
-Total = Interval  # an amount in total, with its interval
 DRAWS = 20_000
+CHUNK = 512  # accounts simulated at a time: memory stays DRAWS x CHUNK
 BACKTEST_FOLDS = 6
 RENEWAL_GRACE_DAYS = 14  # a churn recorded this long after the renewal date still counts
+
+
+class TooLittleHistory(ValueError):
+    """No snapshot before a day saw a churn: nothing to fit a forecast on there."""
 
 
 @dataclass
@@ -48,9 +53,9 @@ class Horizon:
     """One horizon's forecast: renewals per account and in total, and NRR."""
 
     days: int
-    renewing_arr: Total
+    renewing_arr: Interval
     arr_up_for_renewal: float
-    nrr: Total
+    nrr: Interval
     net_expansion: float
     accounts: list[dict[str, Any]] = field(default_factory=list)
 
@@ -68,9 +73,9 @@ class Check:
 
     as_of: date
     days: int
-    renewing_arr: Total
+    renewing_arr: Interval
     actual_renewing_arr: float
-    nrr: Total
+    nrr: Interval
     actual_nrr: float
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,7 +89,7 @@ class Check:
         }  # fmt: skip
 
 
-def _inside(total: Total, actual: float) -> bool:
+def _inside(total: Interval, actual: float) -> bool:
     return total.low - 1e-9 <= actual <= total.high + 1e-9
 
 
@@ -129,25 +134,36 @@ def _share(flags: list[bool]) -> float | None:
 
 
 def revenue_on(store: Store, days: Sequence[date]) -> pd.DataFrame:
-    """MRR in force per account on each day (the ``mrr`` signal, computed by the batch engine)."""
+    """MRR in force per account (rows) on each of ``days`` (columns, as day numbers), from the
+    ``mrr`` signal computed by the batch engine."""
+    if not days:
+        return pd.DataFrame(index=pd.Index([], name="account_id"))
     names = {"mrr", "subscriptions_in_force"}
     subset = Catalog(tuple(s for s in catalog() if s.name in names))
     tables = load_tables(store, subset)
     frame = batch_engine(subset).compute(tables, [day_number(d) for d in days]).to_pandas()
-    return frame.rename(columns={AS_OF: "day"})[["account_id", "day", "mrr"]].fillna({"mrr": 0.0})
+    frame = frame.rename(columns={AS_OF: "day"}).fillna({"mrr": 0.0})
+    return frame.pivot_table(index="account_id", columns="day", values="mrr", aggfunc="sum")
 
 
-def net_expansion(revenue: pd.DataFrame, starts: Sequence[int], days: int) -> float:
+def _mrr(revenue: pd.DataFrame, day: date) -> pd.Series:
+    """Each account's MRR on ``day``; ValueError when that day's revenue was not loaded."""
+    number = day_number(day)
+    if number not in revenue.columns:
+        raise ValueError(f"revenue on {day.isoformat()} was not loaded")
+    column: pd.Series = revenue[number]
+    return column
+
+
+def net_expansion(revenue: pd.DataFrame, starts: Sequence[date], days: int) -> float:
     """ARR growth of accounts still paying ``days`` later, pooled over windows starting on
-    ``starts`` (the rows of ``revenue`` must hold those days and ``days`` after each)."""
-    by_day = revenue.pivot_table(index="account_id", columns="day", values="mrr", aggfunc="sum")
+    ``starts`` (``revenue``, from :func:`revenue_on`, must hold those days and ``days`` after
+    each: a day it does not hold is a ValueError)."""
     before = after = 0.0
     for start in starts:
-        if start not in by_day or start + days not in by_day:
-            continue
-        pair = by_day[[start, start + days]].fillna(0.0)
-        kept = pair[(pair[start] > 0) & (pair[start + days] > 0)]
-        before, after = before + kept[start].sum(), after + kept[start + days].sum()
+        first, last = _mrr(revenue, start), _mrr(revenue, start + timedelta(days=days))
+        kept = (first > 0) & (last > 0)
+        before, after = before + float(first[kept].sum()), after + float(last[kept].sum())
     return after / before - 1 if before else 0.0
 
 
@@ -190,9 +206,11 @@ def churn_odds(
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Each row's probability of churning by its renewal date and within ``days``, from models
     fitted on the snapshots known by ``known_by`` (logistic; a Cox model over days-to-churn when
-    the renewals or windows seen so far hold only one outcome), and which model gave them."""
+    the renewals or windows seen so far hold only one outcome), and which model gave them.
+    Raises :class:`TooLittleHistory` when no snapshot before ``known_by`` saw a churn."""
     cut = day_number(known_by)
     train = snapshots.frame[snapshots.frame["day"] < cut]
+    _require_history(snapshots, train, known_by)
     renewals = renewal_model(train, inputs, days, cut)
     window = window_model(train, inputs, days, cut)
     if renewals is not None and window is not None:
@@ -203,6 +221,18 @@ def churn_odds(
     )
     to_renewal = rows["days_to_renewal"].fillna(days).clip(lower=0).to_numpy(dtype=float)
     return cox.churn_by(rows, to_renewal), cox.churn_by(rows, days), "time-to-churn"
+
+
+def _require_history(snapshots: Snapshots, train: pd.DataFrame, known_by: date) -> None:
+    """TooLittleHistory unless ``train`` (the snapshots before ``known_by``) holds a churn."""
+    why = "no customer snapshot before it"
+    if not train.empty:
+        _, came = snapshots.durations(train, known_by)
+        if came.any():
+            return
+        why = f"none of the {len(train):,} snapshots before it saw a churn"
+    raise TooLittleHistory(f"too little history before {known_by.isoformat()} to fit a forecast: "
+                           f"{why}")  # fmt: skip
 
 
 def predict(
@@ -216,11 +246,11 @@ def predict(
     due = _due(rows, days)
     keep_renewal, keep_horizon = 1 - at_renewal, 1 - in_window
     rng = np.random.default_rng(seed)
-    renews = rng.random((DRAWS, int(due.sum()))) < keep_renewal[due]
-    renewing = _total(float((arr[due] * keep_renewal[due]).sum()), renews @ arr[due])
-    stays = rng.random((DRAWS, len(arr))) < keep_horizon
+    renews = _kept(rng, keep_renewal[due], arr[due])
+    renewing = _total(float((arr[due] * keep_renewal[due]).sum()), renews)
+    stays = _kept(rng, keep_horizon, arr)
     start = arr.sum()
-    end = stays @ arr * (1 + growth) / start if start else np.zeros(DRAWS)
+    end = stays * (1 + growth) / start if start else np.zeros(DRAWS)
     nrr = _total(float((arr * keep_horizon).sum() * (1 + growth) / start) if start else 0.0, end)
     accounts = [
         {"account_id": a, "arr": round(float(v), 2), "days_to_renewal": int(d),
@@ -232,7 +262,17 @@ def predict(
     return Horizon(days, renewing, float(arr[due].sum()), nrr, growth, accounts)
 
 
-def _total(expected: float, draws: np.ndarray) -> Total:
+def _kept(rng: np.random.Generator, keep: np.ndarray, arr: np.ndarray) -> np.ndarray:
+    """Per draw, the ARR kept when each account keeps its ``arr`` with probability ``keep``:
+    ``CHUNK`` accounts at a time, so memory stays DRAWS x CHUNK whatever the accounts."""
+    total = np.zeros(DRAWS)
+    for at in range(0, len(arr), CHUNK):
+        part = slice(at, at + CHUNK)
+        total += (rng.random((DRAWS, len(arr[part]))) < keep[part]).astype(float) @ arr[part]
+    return total
+
+
+def _total(expected: float, draws: np.ndarray) -> Interval:
     return interval(expected, draws, LEVEL)
 
 
@@ -241,54 +281,78 @@ def forecast(
     backtest: bool = True,
 ) -> Forecast:  # fmt: skip
     """Renewal and NRR forecasts as of ``as_of`` (default: the end of the data), backtested."""
-    day = as_of or data_span(store)[1]
+    day = as_of_day(store, as_of)
     snapshots, guarded = prepare(store, max(horizons), end=day, through=True)
-    history = _history_days(store, day, max(horizons))
-    revenue = revenue_on(store, history)
+    months = month_starts(data_span(store)[0], day)
+    checks = {h: _check_days(snapshots, h) if backtest else [] for h in horizons}
+    revenue = revenue_on(store, _revenue_days(months, day, checks))
+    rows = snapshots.on(day)
     results, models = [], set()
     for days in horizons:
-        starts = [day_number(d) for d in history if d + timedelta(days=days) <= day]
-        rows = snapshots.on(day)
         at_renewal, in_window, model = churn_odds(snapshots, guarded.inputs, rows, days, day)
-        growth = net_expansion(revenue, starts, days)
+        growth = net_expansion(revenue, _growth_starts(months, day, days), days)
         results.append(predict(rows, days, growth, at_renewal, in_window))
         models.add(model)
-    checks = _backtest(snapshots, revenue, horizons, guarded.inputs) if backtest else []
-    return Forecast(day, " and ".join(sorted(models)), results, checks)
+    done = _backtest(snapshots, revenue, months, checks, guarded.inputs)
+    return Forecast(day, " and ".join(sorted(models)), results, done)
 
 
-def _history_days(store: Store, end: date, longest: int) -> list[date]:
-    """Month starts over the data, and each of them plus every horizon (for ARR pairs)."""
-    first, _ = data_span(store)
-    starts = month_starts(first, end)
-    return sorted({*starts, *[s + timedelta(days=h) for s in starts for h in (90, 180, longest)]})
+def _growth_starts(months: Sequence[date], known_by: date, days: int) -> list[date]:
+    """The month starts whose ``days``-long window (for the net expansion rate) closed by
+    ``known_by``."""
+    return [m for m in months if m + timedelta(days=days) <= known_by]
+
+
+def _check_days(snapshots: Snapshots, days: int) -> list[date]:
+    """The last :data:`BACKTEST_FOLDS` snapshot days that are month starts (never the as-of day
+    itself, unless it is one) whose ``days``-long window closed by the end of the data."""
+    closed = [
+        d for d in snapshots.days
+        if d.day == 1 and d + timedelta(days=days) <= snapshots.data_end
+    ]  # fmt: skip
+    return closed[-BACKTEST_FOLDS:]
+
+
+def _revenue_days(
+    months: Sequence[date], day: date, checks: Mapping[int, Sequence[date]]
+) -> list[date]:
+    """Every day revenue is read on: the start and end of each growth window seen from ``day``
+    or from a check day, and of each check's own window."""
+    needed: set[date] = set()
+    for days, check_days in checks.items():
+        starts = {s for d in (day, *check_days) for s in _growth_starts(months, d, days)}
+        for start in starts | set(check_days):
+            needed |= {start, start + timedelta(days=days)}
+    return sorted(needed)
 
 
 def _backtest(
-    snapshots: Snapshots, revenue: pd.DataFrame, horizons: Sequence[int], inputs: list[str]
-) -> list[Check]:
-    days = sorted(set(snapshots.days))
-    checks = []
-    for h in horizons:
-        usable = [d for d in days if d + timedelta(days=h) <= snapshots.data_end][-BACKTEST_FOLDS:]
-        for day in usable:
-            checks.append(_check(snapshots, revenue, inputs, day, h))
-    return checks
+    snapshots: Snapshots, revenue: pd.DataFrame, months: Sequence[date],
+    checks: Mapping[int, Sequence[date]], inputs: list[str],
+) -> list[Check]:  # fmt: skip
+    """The forecast remade on each check day from what was known then (a day with too little
+    history before it to fit is skipped)."""
+    done = []
+    for days, check_days in checks.items():
+        for day in check_days:
+            with contextlib.suppress(TooLittleHistory):
+                done.append(_check(snapshots, revenue, months, inputs, day, days))
+    return done
 
 
 def _check(
-    snapshots: Snapshots, revenue: pd.DataFrame, inputs: list[str], day: date, days: int
-) -> Check:
-    frame = snapshots.frame
+    snapshots: Snapshots, revenue: pd.DataFrame, months: Sequence[date], inputs: list[str],
+    day: date, days: int,
+) -> Check:  # fmt: skip
     rows = snapshots.on(day)
-    starts = [int(s) for s in sorted(frame["day"].unique()) if s + days <= day_number(day)]
     at_renewal, in_window, _ = churn_odds(snapshots, inputs, rows, days, day)
-    made = predict(rows, days, net_expansion(revenue, starts, days), at_renewal, in_window)
-    end = day_number(day) + days
-    churned = rows["event_day"].notna() & (rows["event_day"] <= end)
+    growth = net_expansion(revenue, _growth_starts(months, day, days), days)
+    made = predict(rows, days, growth, at_renewal, in_window)
+    end = day + timedelta(days=days)
+    churned = rows["event_day"].notna() & (rows["event_day"] <= day_number(end))
     due = rows["account_id"].isin({a["account_id"] for a in made.accounts})
     actual_renewing = float(rows.loc[due & ~churned, "arr"].sum())
-    later = revenue[revenue["day"] == end].set_index("account_id")["mrr"]
-    after = later.reindex(rows["account_id"]).fillna(0.0).sum() * 12
-    actual_nrr = float(after / rows["arr"].sum()) if rows["arr"].sum() else 0.0
+    after = _mrr(revenue, end).reindex(rows["account_id"]).fillna(0.0).sum() * 12
+    start = float(rows["arr"].sum())
+    actual_nrr = float(after / start) if start else 0.0
     return Check(day, days, made.renewing_arr, actual_renewing, made.nrr, actual_nrr)

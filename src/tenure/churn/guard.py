@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -66,12 +67,14 @@ def _presence(values: pd.Series, labels: np.ndarray) -> str:
     return f"set on {rate[0]:.0%} of rows before the outcome and {rate[1]:.0%} of the others"
 
 
-def guard(snapshots: Snapshots, allow: Sequence[str] = ()) -> Guarded:
-    """Check every candidate input on the labelled snapshots; keep the clean ones and the allowed."""
+def guard(snapshots: Snapshots, allow: Sequence[str] = (), known_by: date | None = None) -> Guarded:
+    """Check every candidate input on the snapshots labelled by ``known_by`` (a backtest passes
+    its first test day, so the choice of inputs never sees a test label); keep the clean ones
+    and the allowed."""
     unknown = [a for a in allow if a not in snapshots.inputs + snapshots.current_only]
     if unknown:
         raise KeyError(f"no input called {', '.join(map(repr, unknown))} to allow")
-    rows = snapshots.labelled()
+    rows = snapshots.labelled(known_by)
     labels = rows["label"].to_numpy(dtype=int)
     flags: list[Flag] = []
     for name in snapshots.current_only:
@@ -81,7 +84,9 @@ def guard(snapshots: Snapshots, allow: Sequence[str] = ()) -> Guarded:
     for name in snapshots.inputs:
         auc = separation(rows[name], labels)
         if auc >= SEPARATION:
-            evidence = f"AUC alone {auc:.3f} (at or above {SEPARATION})"
+            evidence = (
+                f"AUC alone {auc:.3f} (at or above {SEPARATION}): too good to be true? check it"
+            )
             flags.append(Flag(name, "separates", evidence, name in allow, auc))
     out = {f.input for f in flags if not f.kept}
     inputs = [n for n in snapshots.inputs if n not in out]

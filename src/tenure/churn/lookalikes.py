@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
-from tenure.churn.snapshots import Snapshots, data_span
+from tenure.churn.snapshots import Snapshots, as_date, as_of_day, stable_attributes
 from tenure.churn.training import prepare
 from tenure.health.explain import describe
 from tenure.health.scoring import day_number, from_day_number
@@ -149,18 +149,21 @@ def diagnose(
 
     The account is taken as of its latest snapshot on or before ``as_of`` (default: its latest).
     Peers share its segment; "renewed" means an outcome of renewed, expanded or contracted (a
-    contraction still renewed, on less), "churned" a churned outcome. Each peer is taken from its
-    snapshot nearest to 90 days before its latest outcome of that kind, among those 30 to 150 days
-    before it. Distances are Euclidean over the numeric health signals in ``inputs`` (see
-    :func:`signal_columns`), robust-standardised over the account and all peers.
+    contraction still renewed, on less), "churned" a churned outcome. Only outcomes on or before
+    the account's snapshot day count: each peer is taken at its latest outcome of that kind with a
+    snapshot 30 to 150 days before it, from the snapshot nearest to 90 days before. Distances are
+    Euclidean over the numeric health signals in ``inputs`` (see :func:`signal_columns`),
+    robust-standardised over the account and all peers.
     Raises KeyError when the account has no snapshot.
     """
     frame = snapshots.frame
     own, notes = _own_row(frame, account, as_of)
     segment = str(own["segment"])
     columns = signal_columns(frame, inputs)
+    until = int(own["day"])
+    candidates = frame[(frame["segment"] == segment) & (frame["account_id"] != account)]
     peers = {
-        name: _peer_rows(frame, _latest_outcomes(store, types), segment, account)
+        name: _peer_rows(candidates, _outcomes(store, types, until))
         for name, types in GROUPS.items()
     }
     own_points = own[columns].to_frame().T.astype(float)
@@ -206,30 +209,34 @@ def _own_row(frame: pd.DataFrame, account: str, as_of: date | None) -> tuple[pd.
     return row, notes
 
 
-def _latest_outcomes(store: Store, types: Sequence[str]) -> pd.DataFrame:
-    """Each account's latest outcome of ``types``: account_id, peer_outcome, peer_outcome_day."""
+def _outcomes(store: Store, types: Sequence[str], until: int) -> pd.DataFrame:
+    """Every outcome of ``types`` on or before day number ``until``, latest first (of one day,
+    the greater outcome id first): account_id, peer_outcome, peer_outcome_day."""
     table = KIND_TABLES["outcomes"]
-    query = select(table.c.account_id, table.c.type, table.c.date).where(
-        table.c.type.in_(types), table.c.account_id.is_not(None), table.c.date.is_not(None)
+    query = (
+        select(table.c.account_id, table.c.type, table.c.date)
+        .where(table.c.type.in_(types), table.c.account_id.is_not(None))
+        .order_by(table.c.outcome_id.desc())
     )
     with store.engine.connect() as connection:
-        rows = [(a, t, day_number(_as_date(d))) for a, t, d in connection.execute(query)]
+        dated = [(a, t, as_date(d)) for a, t, d in connection.execute(query)]
+    rows = [(a, t, day_number(d)) for a, t, d in dated if d is not None]
     found = pd.DataFrame(rows, columns=["account_id", "peer_outcome", "peer_outcome_day"])
-    found = found.sort_values(["account_id", "peer_outcome_day"])
-    return found.drop_duplicates("account_id", keep="last")
+    found = found[found["peer_outcome_day"] <= until]
+    return found.sort_values("peer_outcome_day", ascending=False, kind="stable")
 
 
-def _peer_rows(
-    frame: pd.DataFrame, outcomes: pd.DataFrame, segment: str, account: str
-) -> pd.DataFrame:
-    """Each peer's snapshot nearest ``LEAD_DAYS`` before its outcome, within the lead window."""
-    rows = frame[(frame["segment"] == segment) & (frame["account_id"] != account)]
-    rows = rows.merge(outcomes, on="account_id", how="inner")
+def _peer_rows(candidates: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Each candidate at its latest outcome with a snapshot ``MIN_LEAD`` to ``MAX_LEAD`` days
+    before it, from the snapshot nearest ``LEAD_DAYS`` before (of two, the later)."""
+    ranked = outcomes.assign(_rank=np.arange(len(outcomes)))
+    rows = candidates.merge(ranked, on="account_id", how="inner")
     lead = rows["peer_outcome_day"] - rows["day"]
     rows = rows[(lead >= MIN_LEAD) & (lead <= MAX_LEAD)].copy()
     rows["_off"] = (rows["peer_outcome_day"] - rows["day"] - LEAD_DAYS).abs()
-    rows = rows.sort_values(["account_id", "_off", "day"], ascending=[True, True, False])
-    return rows.drop_duplicates("account_id").drop(columns="_off").reset_index(drop=True)
+    order = ["account_id", "_rank", "_off", "day"]
+    rows = rows.sort_values(order, ascending=[True, True, True, False], kind="stable")
+    return rows.drop_duplicates("account_id").drop(columns=["_rank", "_off"]).reset_index(drop=True)
 
 
 def _group(
@@ -302,14 +309,6 @@ def _missing_note(own: pd.DataFrame, columns: list[str]) -> list[str]:
     return [f"missing here, taken as the median for distances: {', '.join(missing)}"]
 
 
-def _as_date(value: Any) -> date:
-    if isinstance(value, str):
-        return date.fromisoformat(value[:10])
-    if isinstance(value, datetime):
-        return value.date()
-    return value  # type: ignore[no-any-return]
-
-
 def _round(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), 4)
 
@@ -318,7 +317,9 @@ def diagnose_account(
     store: Store, account: str, as_of: date | None = None, k: int = 5
 ) -> Diagnosis:
     """:func:`diagnose` over fresh snapshots: the month starts and ``as_of`` (default: the last
-    day of the data), with the inputs the leakage guard lets through."""
-    day = as_of or data_span(store)[1]
+    day of the data), with the inputs the leakage guard lets through. Raises KeyError for an
+    unknown account and ValueError for an ``as_of`` after the data, before building anything."""
+    stable_attributes(store, account)  # KeyError "no account ..." when there is none
+    day = as_of_day(store, as_of)
     snapshots, guarded = prepare(store, end=day, through=True)
     return diagnose(store, account, snapshots, guarded.inputs, day, k)

@@ -88,12 +88,20 @@ def expected_calibration_error(table: list[Bin]) -> float:
     return sum(b.accounts * abs(b.predicted - b.observed) for b in table) / total if total else 0.0
 
 
+def riskiest_first(p: np.ndarray) -> np.ndarray:
+    """Row order by risk, highest first; equal risks in a fixed random order (not row order, so
+    a risk with few distinct values does not rank by account id)."""
+    tie = np.random.default_rng(0).random(len(p))
+    return np.lexsort((tie, -np.asarray(p, dtype=float)))
+
+
 def lift_by_decile(y: np.ndarray, p: np.ndarray) -> list[float]:
-    """The outcome rate in each tenth of accounts by risk (riskiest first) over the overall rate."""
+    """The outcome rate in each tenth of the pooled test rows by risk (riskiest first) over the
+    overall rate."""
     base = y.mean()
     if not base:
         return []
-    order = np.argsort(-p, kind="stable")
+    order = riskiest_first(p)
     return [float(part.mean() / base) for part in np.array_split(y[order], 10) if len(part)]
 
 
@@ -101,8 +109,19 @@ def lead_times(
     accounts: np.ndarray, days: np.ndarray, event_days: np.ndarray, flagged: np.ndarray,
     horizon: int,
 ) -> dict[str, float]:  # fmt: skip
-    """For each account whose outcome came within ``horizon`` of a test snapshot: days from the
-    first snapshot that flagged it (within the horizon before the outcome) to the outcome."""
+    """The share of outcomes caught and the median lead of those caught (see :func:`leads`)."""
+    found, outcomes = leads(accounts, days, event_days, flagged, horizon)
+    return {"caught": len(found) / outcomes if outcomes else float("nan"),
+            "median": float(np.median(found)) if found else float("nan")}  # fmt: skip
+
+
+def leads(
+    accounts: np.ndarray, days: np.ndarray, event_days: np.ndarray, flagged: np.ndarray,
+    horizon: int,
+) -> tuple[list[float], int]:  # fmt: skip
+    """For each outcome that came within ``horizon`` of a test snapshot of its account and was
+    flagged: days from the first snapshot that flagged it (within the horizon before the
+    outcome) to the outcome. And how many such outcomes there were, caught or not."""
     first: dict[tuple[str, float], float] = {}
     seen: set[tuple[str, float]] = set()
     for account, day, event, flag in zip(accounts, days, event_days, flagged, strict=True):
@@ -112,17 +131,17 @@ def lead_times(
         seen.add(key)
         if flag:
             first[key] = max(first.get(key, 0.0), float(event - day))
-    return {"caught": len(first) / len(seen) if seen else float("nan"),
-            "median": float(np.median(list(first.values()))) if first else float("nan")}  # fmt: skip
+    return list(first.values()), len(seen)
 
 
 def flags(days: np.ndarray, p: np.ndarray, share: float = FLAG_SHARE) -> np.ndarray:
     """Whether each row is among the riskiest ``share`` of its own snapshot day (exactly that
-    many: ties are broken by order, so a risk that ranks no one flags no more than its share)."""
+    many: ties are broken in a fixed random order, so a risk that ranks no one flags no more
+    than its share)."""
     flagged = np.zeros(len(p), dtype=bool)
     for day in np.unique(days):
         rows = np.flatnonzero(days == day)
-        top = rows[np.argsort(-p[rows], kind="stable")][: int(np.ceil(share * len(rows)))]
+        top = rows[riskiest_first(p[rows])][: int(np.ceil(share * len(rows)))]
         flagged[top] = True
     return flagged
 

@@ -106,10 +106,6 @@ def find(store: Store, ref: str) -> ModelVersion:
     return chosen[0]
 
 
-def latest(store: Store, name: str) -> ModelVersion:
-    return find(store, name)
-
-
 def artifact(store: Store, version: ModelVersion) -> Any:
     """The fitted estimator of ``version`` (its checksum verified)."""
     with store.engine.connect() as connection:

@@ -26,7 +26,7 @@ from matplotlib.typing import RcKeyType
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from tenure.churn.backtest import Backtest
-from tenure.churn.metrics import Quality, flags
+from tenure.churn.metrics import Quality, flags, leads
 
 STYLE: dict[RcKeyType, Any] = {
     "svg.hashsalt": "tenure-backtest-report",  # stable ids: the same backtest, the same page
@@ -201,18 +201,13 @@ def _finish(ax: Axes, xlabel: str, ylabel: str, unit: bool = False) -> None:
 
 def lead_days(predictions: pd.DataFrame, name: str, horizon: int) -> list[float]:
     """Per outcome caught by ``name``: days from the first snapshot that flagged the account
-    (within ``horizon`` before the outcome) to the outcome, as in ``metrics.lead_times``."""
+    (within ``horizon`` before the outcome) to the outcome (``metrics.leads``)."""
     if name not in predictions or predictions.empty:
         return []
     days = predictions["day"].to_numpy(dtype=float)
-    events = predictions["event_day"].to_numpy(dtype=float)
-    ahead = np.where(np.isnan(events), -1.0, events - days)
-    hit = flags(days, predictions[name].to_numpy(dtype=float)) & (ahead > 0) & (ahead <= horizon)
-    caught = pd.DataFrame({
-        "account": predictions["account_id"].astype(str).to_numpy()[hit],
-        "event": events[hit], "ahead": ahead[hit],
-    })  # fmt: skip
-    return [float(d) for d in caught.groupby(["account", "event"])["ahead"].max()]
+    flagged = flags(days, predictions[name].to_numpy(dtype=float))
+    return leads(predictions["account_id"].to_numpy(), days,
+                 predictions["event_day"].to_numpy(dtype=float), flagged, horizon)[0]  # fmt: skip
 
 
 PLOTS: list[tuple[str, str, str, Draw]] = [

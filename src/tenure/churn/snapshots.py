@@ -52,7 +52,8 @@ class Snapshots:
     ``frame`` holds the columns in :data:`META`, ``health:<component>`` scores, every input in
     ``inputs`` and every candidate in ``current_only``. ``label`` is 1 when the outcome came within
     ``horizon`` days after the snapshot, 0 when it did not, and NaN while that is not yet known
-    (the window runs past ``data_end``). ``event_day`` is the day number of the next outcome.
+    (the window runs past ``data_end``, the latest outcome on record). ``event_day`` is the day
+    number of the next outcome.
     """
 
     frame: pd.DataFrame
@@ -74,11 +75,16 @@ class Snapshots:
         return self.frame[self.frame["day"] == day_number(day)]
 
     def durations(self, rows: pd.DataFrame, known_by: date) -> tuple[np.ndarray, np.ndarray]:
-        """Days from each snapshot to the outcome, or to ``known_by`` when it had not come by
-        then (censored); and whether it came."""
+        """Days from each snapshot to the outcome when it came by ``known_by``; else censored:
+        at ``known_by`` for accounts still present on the last snapshot before it, or at their
+        last snapshot for those that left without an outcome on record. And whether it came."""
         cut = day_number(known_by)
         event = rows["event_day"].notna() & (rows["event_day"] <= cut)
-        end = np.where(event, rows["event_day"].fillna(cut), cut)
+        seen = self.frame[self.frame["day"] < cut].groupby("account_id")["day"].max()
+        last = rows["account_id"].map(seen).fillna(cut).to_numpy(dtype=float)
+        latest = float(seen.max()) if len(seen) else float(cut)
+        censored = np.where(last >= latest, cut, last)
+        end = np.where(event, rows["event_day"].fillna(cut), censored)
         return np.maximum(end - rows["day"].to_numpy(), 1).astype(float), event.to_numpy()
 
 
@@ -113,11 +119,33 @@ def data_span(store: Store) -> tuple[date, date]:
         last_outcome = connection.execute(select(func.max(outcomes.c.date))).scalar()
     if first is None:
         raise ValueError("no usage events yet: import some before training (tenure import events)")
-    last = max(d for d in (_as_date(last_event), _as_date(last_outcome)) if d is not None)
-    return _as_date(first) or last, last
+    last = max(d for d in (as_date(last_event), as_date(last_outcome)) if d is not None)
+    return as_date(first) or last, last
 
 
-def _as_date(value: Any) -> date | None:
+def as_of_day(store: Store, as_of: date | None) -> date:
+    """``as_of``, or the last day of the data when None; ValueError when it is after that day."""
+    last = data_span(store)[1]
+    if as_of is not None and as_of > last:
+        raise ValueError(
+            f"{as_of.isoformat()} is after the last day of the data ({last.isoformat()})"
+        )
+    return as_of or last
+
+
+def outcomes_through(store: Store) -> date:
+    """The day outcomes are known to: the latest outcome on record. Label windows close here, not
+    at the latest usage event, so outcomes imported later than usage are not read as "none"."""
+    with store.engine.connect() as connection:
+        last = as_date(
+            connection.execute(select(func.max(KIND_TABLES["outcomes"].c.date))).scalar()
+        )
+    if last is None:
+        raise ValueError("no outcomes yet: import renewals and churn (tenure import outcomes)")
+    return last
+
+
+def as_date(value: Any) -> date | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -143,7 +171,7 @@ def build(
     accounts = _accounts(store)
     stable = accounts[list(STABLE_ATTRIBUTES)].fillna("unknown").astype(str)
     frame = frame.merge(stable, left_on="account_id", right_index=True, how="left")
-    _, data_end = data_span(store)
+    data_end = outcomes_through(store)
     _label(frame, _outcome_days(store, OUTCOMES[outcome]), horizon, day_number(data_end))
     add_health(frame, registered.model)
     inputs = _inputs(frame, cat.names())
@@ -177,7 +205,7 @@ def _outcome_days(store: Store, types: Sequence[str]) -> dict[str, np.ndarray]:
     found: dict[str, list[int]] = {}
     with store.engine.connect() as connection:
         for account, day in connection.execute(query):
-            found.setdefault(account, []).append(day_number(_as_date(day) or date.min))
+            found.setdefault(account, []).append(day_number(as_date(day) or date.min))
     return {account: np.array(sorted(days)) for account, days in found.items()}
 
 
@@ -223,11 +251,19 @@ def _inputs(frame: pd.DataFrame, signals: Sequence[str]) -> list[str]:
     for name in inputs:
         frame[name] = frame[name].astype(float)
     for name in STABLE_ATTRIBUTES:
-        for value in sorted(frame[name].dropna().unique())[:MAX_CATEGORIES]:
+        for value in _most_common(frame[name]):
             column = f"{name}={value}"
             frame[column] = (frame[name] == value).astype(float)
             inputs.append(column)
     return inputs
+
+
+def _most_common(values: pd.Series) -> list[str]:
+    """Up to :data:`MAX_CATEGORIES` values, most frequent first (ties by name); rarer values get
+    no column of their own."""
+    counts = values.dropna().value_counts()
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    return [str(v) for v, _ in ranked[:MAX_CATEGORIES]]
 
 
 def _current_only(accounts: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
@@ -242,7 +278,7 @@ def _current_only(accounts: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
             continue
         distinct = values.dropna().astype(str).unique()
         if 0 < len(distinct) <= MAX_CATEGORIES:
-            for value in sorted(distinct):
+            for value in _most_common(values.dropna().astype(str)):
                 columns[f"account.{name}={value}"] = (values.astype(str) == value).astype(float)
     return pd.DataFrame({k: v.to_numpy() for k, v in columns.items()}, index=frame.index)
 

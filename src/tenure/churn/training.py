@@ -41,14 +41,18 @@ class Training:
 def prepare(
     store: Store, horizon: int = 90, outcome: str = "churn", every: int | None = None,
     allow: Sequence[str] = (), end: date | None = None, through: bool = False,
+    folds: int = bt.MAX_FOLDS,
 ) -> tuple[Snapshots, Guarded]:  # fmt: skip
     """Snapshots over the store's history up to ``end`` (``through``: and on ``end`` itself, to
-    see every account as it is that day) and the inputs the leakage guard lets through."""
+    see every account as it is that day) and the inputs the leakage guard lets through, judged
+    on the labels known before the first of ``folds`` test days (so a backtest's choice of
+    inputs never sees its own test labels)."""
     days = snapshot_days(store, every, end)
     if through and end is not None:
         days = sorted({*days, end})
     snapshots = build(store, days, horizon, outcome)
-    return snapshots, guard(snapshots, allow)
+    tested = bt.test_days(snapshots, folds)
+    return snapshots, guard(snapshots, allow, tested[0] if tested else None)
 
 
 def train(
@@ -56,7 +60,7 @@ def train(
     allow: Sequence[str] = (), max_folds: int = bt.MAX_FOLDS, progress: Progress | None = None,
 ) -> Training:  # fmt: skip
     """Backtest, fit and register the logistic, boosting and time-to-churn models."""
-    snapshots, guarded = prepare(store, horizon, outcome, every, allow)
+    snapshots, guarded = prepare(store, horizon, outcome, every, allow, folds=max_folds)
     step = (lambda done, total: progress("backtest", done, total)) if progress else None
     result = bt.run(snapshots, guarded, max_folds=max_folds, progress=step)
     labelled = snapshots.labelled()
@@ -70,7 +74,8 @@ def train(
         if contender.name == "logistic":
             artifact["replicates"] = bootstrap(contender, snapshots, labelled)
         record = _record(contender.name, version, snapshots, guarded, result)
-        record = _with_card(record, estimator, result)
+        strongest = _strongest(estimator, rows[contender.columns], rows["label"])
+        record = _with_card(record, strongest, result)
         models.append(save(store, record, artifact))
         if progress:
             progress("fit", i + 1, len(chosen))
@@ -113,11 +118,27 @@ def _record(
     )  # fmt: skip
 
 
-def _with_card(record: ModelVersion, estimator: Any, result: bt.Backtest) -> ModelVersion:
-    return ModelVersion(**{**record.__dict__, "card": card(record, estimator, result)})
+def _strongest(estimator: Any, X: pd.DataFrame, labels: pd.Series) -> tuple[str, dict[str, float]]:
+    """The inputs that weigh most, as the model can say: coefficients for the linear ones, else
+    the AUC lost when each input is shuffled (permutation importance, on labelled rows)."""
+    weights = getattr(estimator, "coefficients", None)
+    if weights is not None:
+        return "per standard deviation; positive raises risk", weights()
+    from sklearn.inspection import permutation_importance
+
+    known = labels.notna().to_numpy()
+    found = permutation_importance(estimator, X[known], labels[known].astype(int), scoring="roc_auc",
+                                   n_repeats=3, random_state=0)  # fmt: skip
+    return "AUC lost when shuffled", dict(zip(X.columns, found.importances_mean, strict=True))
 
 
-def card(record: ModelVersion, estimator: Any, result: bt.Backtest) -> str:
+def _with_card(
+    record: ModelVersion, strongest: tuple[str, dict[str, float]], result: bt.Backtest
+) -> ModelVersion:
+    return ModelVersion(**{**record.__dict__, "card": card(record, strongest, result)})
+
+
+def card(record: ModelVersion, strongest: tuple[str, dict[str, float]], result: bt.Backtest) -> str:
     """The model card: what the model is for, what it saw, how well it did, and its limits."""
     m = record.metrics
     lines = [
@@ -142,12 +163,11 @@ def card(record: ModelVersion, estimator: Any, result: bt.Backtest) -> str:
         lines.append("## Left out by the leakage guard")
         lines += [f"- {f['input']}: {f['reason']} ({f['evidence']})" for f in record.left_out]
         lines.append("")
-    weights = getattr(estimator, "coefficients", None)
-    if weights is not None:
-        top = sorted(weights().items(), key=lambda kv: -abs(kv[1]))[:10]
-        lines.append("## Strongest inputs (per standard deviation; positive raises risk)")
-        lines += [f"- {name}: {value:+.3f}" for name, value in top]
-        lines.append("")
+    how, weights = strongest
+    top = sorted(weights.items(), key=lambda kv: -abs(kv[1]))[:10]
+    lines.append(f"## Strongest inputs ({how})")
+    lines += [f"- {name}: {value:+.3f}" for name, value in top]
+    lines.append("")
     lines += [
         "## Limits",
         "- Account attributes other than segment, industry and region have no history and are "

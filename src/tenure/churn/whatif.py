@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from tenure.churn import registry
 from tenure.churn.metrics import Interval, interval
-from tenure.churn.snapshots import data_span, input_frame, stable_attributes
+from tenure.churn.snapshots import as_of_day, input_frame, stable_attributes
 from tenure.health.model import _suggest
 from tenure.health.score import HealthScore, score
 from tenure.health.scoring import account_signals, active_model, latest_day
@@ -75,6 +75,8 @@ class WhatIf:
     churn_change: Interval
     replicates: int
     note: str
+    horizon_days: int = 90
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -100,9 +102,13 @@ def whatif(
     if not parsed:
         raise ValueError("nothing to change: give at least one --set SIGNAL=VALUE")
     version = registry.find(store, model)
-    day = as_of or latest_day(store, registered) or data_span(store)[1]
     attributes = stable_attributes(store, account)
+    day = as_of_day(store, as_of or latest_day(store, registered))
     before = account_signals(store, registered, account, day)
+    if before.get("subscriptions_started") and not before.get("subscriptions_in_force"):
+        raise ValueError(
+            f"account {account!r} is not a customer on {day}: no subscription in force"
+        )
     after = dict(before)
     applied = []
     for change in parsed:
@@ -112,7 +118,12 @@ def whatif(
     scores = [score(registered.model, account, day, s, attributes) for s in (before, after)]
     fitted = registry.artifact(store, version)
     rows = input_frame([before | attributes, after | attributes], version.inputs)
-    return _result(account, day, applied, scores, version, fitted, rows)
+    found = _result(account, day, applied, scores, version, fitted, rows)
+    unread = [c.signal for c in parsed if c.signal not in version.inputs]
+    if unread:
+        found.notes.append(f"{version.name}:{version.version} does not read {', '.join(unread)}: "
+                           "the churn probability cannot move with it")  # fmt: skip
+    return found
 
 
 def _result(
@@ -131,6 +142,7 @@ def _result(
         f"{version.name}:{version.version}",
         _interval(point[0], draws[:, 0]), _interval(point[1], draws[:, 1]),
         _interval(point[1] - point[0], draws[:, 1] - draws[:, 0]), len(replicates), note,
+        version.horizon_days,
     )  # fmt: skip
 
 

@@ -179,19 +179,25 @@ def backtest_command(
     from tenure.churn.training import prepare
 
     target = report or Path(f"backtest-{horizon}d.html")
+    if not target.parent.is_dir():
+        raise fail(f"cannot write the report to {target}: no folder {target.parent}", as_json)
     with opened(db, as_json) as tenure, step_progress(not as_json) as step:
         try:
-            snapshots, guarded = prepare(tenure.store, horizon, outcome, every, allow or ())
+            snapshots, guarded = prepare(tenure.store, horizon, outcome, every, allow or (),
+                                         folds=folds)  # fmt: skip
             result = backtest.run(snapshots, guarded, max_folds=folds,
                                   progress=labelled(step, "backtest"))  # fmt: skip
         except (ValueError, KeyError) as err:
             raise fail(str(err.args[0]), as_json) from None
-    target.write_text(html(result), encoding="utf-8")
+    try:
+        target.write_text(html(result), encoding="utf-8")
+    except OSError as err:
+        raise fail(f"cannot write the report to {target}: {err.strerror}", as_json) from None
     data = result.to_dict() | {"report": str(target)}
     if as_json:
         emit_json(data)
         return
-    out.print(f"{outcome.capitalize()} within {horizon} days, {len(result.folds)} monthly test "
+    out.print(f"{outcome.capitalize()} within {horizon} days, {len(result.folds)} test "
               f"snapshots from {result.folds[0]} to {result.folds[-1]}.")  # fmt: skip
     render_results(data["results"], "Backtest (out of time)")
     render_guard(data["leakage_guard"])
@@ -235,9 +241,12 @@ def whatif_command(
               f"{_number(result.score_after, 2)} ({result.band_after}), "
               f"change {_number(data['score_change'], 2)}")  # fmt: skip
     b, a, d = result.churn_before, result.churn_after, result.churn_change
-    out.print(f"Churn probability ({result.model}): {b.estimate:.2%} -> {a.estimate:.2%}, "
+    out.print(f"Churn within {result.horizon_days} days ({result.model}): "
+              f"{b.estimate:.2%} -> {a.estimate:.2%}, "
               f"change {d.estimate:+.2%} (95% interval {d.low:+.2%} to {d.high:+.2%}; "
               f"{result.note})")  # fmt: skip
+    for note in result.notes:
+        out.print(f"Note: {note}")
 
 
 @app.command("calibrate")
@@ -260,8 +269,8 @@ def calibrate_command(
     with opened(db, as_json) as tenure, step_progress(not as_json):
         try:
             done = calibrate(tenure.store, output, horizon, every, folds)
-        except (ValueError, KeyError) as err:
-            raise fail(str(err.args[0]), as_json) from None
+        except (ValueError, KeyError, OSError) as err:
+            raise fail(str(err.args[-1]), as_json) from None
     if as_json:
         emit_json(done.to_dict())
         return
