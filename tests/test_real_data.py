@@ -154,3 +154,7 @@ def test_ravenstack_backtest_reports_a_weak_signal_honestly(
     assert flags["account.lifecycle_stage=churned"]["reason"] == "current only"
     assert not flags["account.lifecycle_stage=churned"]["kept"]
     assert report.read_text().count("<svg") == 5
+    # the forecast runs on it too, and its backtest says how far off it was
+    forecast = sqlite_cli.json("forecast")
+    assert [h["horizon_days"] for h in forecast["horizons"]] == [90, 180]
+    assert forecast["backtest_summary"]["90"]["folds"] == 6

@@ -143,7 +143,9 @@ def revenue_on(store: Store, days: Sequence[date]) -> pd.DataFrame:
     tables = load_tables(store, subset)
     frame = batch_engine(subset).compute(tables, [day_number(d) for d in days]).to_pandas()
     frame = frame.rename(columns={AS_OF: "day"}).fillna({"mrr": 0.0})
-    return frame.pivot_table(index="account_id", columns="day", values="mrr", aggfunc="sum")
+    table = frame.pivot_table(index="account_id", columns="day", values="mrr", aggfunc="sum")
+    # a day no account had reached yet is still a day loaded: no revenue then
+    return table.reindex(columns=sorted({day_number(d) for d in days}), fill_value=0.0)
 
 
 def _mrr(revenue: pd.DataFrame, day: date) -> pd.Series:
