@@ -8,7 +8,7 @@ Phases, each timed once on the demo portfolio (500 accounts, 24 months, 3.3 M us
 - Backtest: five contenders refitted on each of 12 rolling folds. Reference: the same five fitted
   once on every labelled snapshot (the backtest costs about that times the folds, less because
   early folds are smaller).
-- Final fit: the three churn models on every labelled snapshot plus 30 bootstrap refits of the
+- Final fit: the three churn models on every labelled snapshot plus 100 bootstrap refits of the
   logistic model, as ``tenure train`` does.
 
 Peak memory is the process's maximum resident set. The database is ``--db`` (default: the demo's
@@ -34,7 +34,7 @@ from results import append, machine
 from tenure.churn import backtest as bt
 from tenure.churn.guard import guard
 from tenure.churn.snapshots import build, snapshot_days
-from tenure.churn.training import bootstrap
+from tenure.churn.training import BOOTSTRAPS, bootstrap
 from tenure.demo import PortfolioSpec
 from tenure.demo.load import load_demo
 from tenure.health.scoring import active_model, batch_engine, day_number, load_tables
@@ -72,7 +72,7 @@ def main() -> None:
     ref_signals, _ = timed("reference: signals alone", lambda: batch_engine(cat).compute(
         load_tables(store, cat), [day_number(d) for d in days]))  # fmt: skip
     t_snap, snapshots = timed("snapshots", lambda: build(store, days, 90))
-    guarded = guard(snapshots)
+    guarded = guard(snapshots, known_by=bt.test_days(snapshots, args.folds)[0])
     labelled = snapshots.labelled()
     chosen = bt.contenders(guarded.inputs, 90)
     ref_fit, _ = timed("reference: five contenders fitted once", lambda: [
@@ -106,7 +106,7 @@ def record(
         f"{ref_signals:.1f} | {t_snap / ref_signals:.2f}x |",
         f"| backtest ({len(result.folds)} folds) | {t_backtest:.1f} | each contender fitted once "
         f"| {ref_fit:.1f} | {t_backtest / ref_fit:.1f}x |",
-        f"| final fit + 30 bootstraps | {t_final:.1f} | | | |",
+        f"| final fit + {BOOTSTRAPS} bootstraps | {t_final:.1f} | | | |",
         f"| total (`tenure train`) | {total:.1f} | | | |",
         "",
         f"Peak resident memory {peak:,.0f} MiB. Out-of-time AUC: "

@@ -166,7 +166,7 @@ def test_whatif_moves_score_and_churn_with_an_interval(
                     "--set", "active_users_per_seat=-50%")  # fmt: skip
     assert data["score_after"] < data["score_before"]
     assert data["changes"][1]["now"] == pytest.approx(data["changes"][1]["was"] * 0.5)
-    assert data["replicates"] == 30 and data["level"] == 0.95
+    assert data["replicates"] == 100 and data["level"] == 0.95
     for key in ("churn_before", "churn_after", "churn_change"):
         interval = data[key]
         assert interval["low"] <= interval["high"]
