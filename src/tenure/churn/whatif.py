@@ -20,7 +20,7 @@ import numpy as np
 from tenure.churn import registry
 from tenure.churn.metrics import Interval, interval
 from tenure.churn.snapshots import as_of_day, input_frame, stable_attributes
-from tenure.health.model import _suggest
+from tenure.configfile import suggest as _suggest
 from tenure.health.score import HealthScore, score
 from tenure.health.scoring import account_signals, active_model, latest_day
 from tenure.store import Store

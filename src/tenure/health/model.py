@@ -23,7 +23,6 @@ with ``[i]`` for list items) and stops the load at the first problem found::
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import math
 import re
@@ -36,8 +35,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Protocol
 
-import yaml
-
+from tenure.configfile import DOCUMENT, ConfigError, document, join, kind_of, locate, suggest
 from tenure.record.fields import normalise_token
 from tenure.record.schema import LIFECYCLE_STAGES
 from tenure.signals import catalog
@@ -64,21 +62,10 @@ _BAND_KEYS = ("green", "yellow")
 _VARIANT_KEYS = ("name", "when", "weights")
 _NAME = re.compile(r"[a-z0-9_-]+\Z")
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
-_DOCUMENT = "(document)"
 
 
-class ModelError(ValueError):
+class ModelError(ConfigError):
     """A health model file is wrong; ``str()`` is ``file:line: field: message``."""
-
-    def __init__(self, file: str, line: int, field: str, message: str) -> None:
-        super().__init__(file, line, field, message)
-        self.file = file
-        self.line = line
-        self.field = field
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.field}: {self.message}"
 
 
 class Scale(Protocol):
@@ -225,7 +212,7 @@ def load_model(path: Path) -> HealthModel:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise ModelError(str(path), 1, _DOCUMENT, f"cannot read the model file ({err})") from None
+        raise ModelError(str(path), 1, DOCUMENT, f"cannot read the model file ({err})") from None
     return parse_model(text, str(path))
 
 
@@ -281,82 +268,15 @@ def _attribute(attributes: Mapping[str, object], name: str) -> str | None:
     return None if value is None else normalise_token(value)
 
 
-# Loading: the YAML document, with the line of every key and list item --------------------------
+# Loading: the YAML document, with the line of every key and list item (tenure.configfile) ------
 
 
 def _document(text: str, origin: str) -> tuple[object, dict[str, int]]:
-    """The parsed document and the 1-based line of every dotted path in it."""
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        lines: dict[str, int] = {}
-        if node is not None:
-            _index(node, "", lines, origin, set())
-        return (loader.construct_document(node) if node is not None else None), lines
-    except yaml.YAMLError as err:
-        raise _yaml_error(err, origin) from None
-    finally:
-        loader.dispose()
+    return document(text, origin, ModelError)
 
 
-def _yaml_error(err: yaml.YAMLError, origin: str) -> ModelError:
-    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
-    line = mark.line + 1 if mark is not None else 1
-    if isinstance(err, yaml.MarkedYAMLError):
-        problem = " ".join(str(p) for p in (err.context, err.problem) if p)
-    else:
-        problem = str(err)
-    return ModelError(origin, line, "(yaml)", f"not valid YAML: {problem}")
-
-
-def _index(node: yaml.Node, path: str, lines: dict[str, int], origin: str, open_: set[int]) -> None:
-    """Record the line of every key and list item under ``node``; refuse a key given twice."""
-    if id(node) in open_:
-        line = node.start_mark.line + 1
-        raise ModelError(origin, line, path or _DOCUMENT, "an alias refers to its own anchor")
-    open_.add(id(node))
-    for child, line, value in _children(node, path):
-        if isinstance(node, yaml.MappingNode) and child in lines:
-            first = lines[child]
-            raise ModelError(origin, line, child, f"given twice (first on line {first})")
-        lines[child] = line
-        _index(value, child, lines, origin, open_)
-    open_.discard(id(node))
-
-
-def _children(node: yaml.Node, path: str) -> list[tuple[str, int, yaml.Node]]:
-    """(dotted path, line, node) of each key's value or list item directly under ``node``."""
-    if isinstance(node, yaml.MappingNode):
-        return [(_join(path, str(k.value)), k.start_mark.line + 1, v) for k, v in node.value]
-    if isinstance(node, yaml.SequenceNode):
-        return [(f"{path}[{i}]", n.start_mark.line + 1, n) for i, n in enumerate(node.value)]
-    return []
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _parent(path: str) -> str:
-    return path[: max(path.rfind("."), path.rfind("["), 0)]
-
-
-def _suggest(word: str, choices: Iterable[str], listed: bool = True) -> str:
-    """``; did you mean 'x'?``, else the choices (when ``listed``)."""
-    options = list(choices)
-    close = difflib.get_close_matches(word, options, n=1)
-    if close:
-        return f"; did you mean {close[0]!r}?"
-    return f"; known: {', '.join(options)}" if listed else ""
-
-
-def _kind(value: object) -> str:
-    """How an error names a value that has the wrong type."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, dict | list):
-        return "a mapping" if isinstance(value, dict) else "a list"
-    return f"{type(value).__name__} {value!r}"
+_suggest = suggest
+_kind = kind_of
 
 
 class _Reader:
@@ -369,10 +289,9 @@ class _Reader:
 
     def fail(self, path: str, message: str) -> ModelError:
         """The error for ``path``, at its line (or its closest enclosing key's)."""
-        probe = path
-        while probe and probe not in self.lines:
-            probe = _parent(probe)
-        return ModelError(self.origin, self.lines.get(probe, 1), path or _DOCUMENT, message)
+        error = locate(self.lines, self.origin, path, message, ModelError)
+        assert isinstance(error, ModelError)
+        return error
 
     # The model and its parts ------------------------------------------------------------------
 
@@ -586,10 +505,10 @@ class _Reader:
         found = self.mapping(value, path)
         for key in found:
             if key not in known:
-                raise self.fail(_join(path, key), f"unknown key{_suggest(key, known)}")
+                raise self.fail(join(path, key), f"unknown key{_suggest(key, known)}")
         for key in required:
             if key not in found:
-                raise self.fail(_join(path, key), "required but missing")
+                raise self.fail(join(path, key), "required but missing")
         return found
 
     def mapping(self, value: object, path: str) -> dict[str, object]:
