@@ -20,6 +20,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from postgres_server import throwaway_postgres
 from tenure.cli import app
+from tenure.demo import PortfolioSpec, generate_portfolio
+from tenure.demo.load import demo_model
+from tenure.health import load_model
+from tenure.health.scoring import register
+from tenure.ingest import import_file
 from tenure.store import Store
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -121,3 +126,25 @@ def require_shared_data() -> Path:
     """The public data sets beside the clone (CI has them; a missing folder is an error)."""
     assert SHARED_DATA.is_dir(), f"expected the shared data at {SHARED_DATA}"
     return SHARED_DATA
+
+
+PORTFOLIO = PortfolioSpec(accounts=150, months=18, events_per_active_user_day=0.3, seed=11)
+
+
+@pytest.fixture(scope="session")
+def portfolio(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated portfolio imported like a user would, with the demo health model active
+    (built once per test worker; tests that add records work on a copy)."""
+    root = tmp_path_factory.mktemp("portfolio")
+    store = Store(portfolio_url(root))
+    store.ensure_schema()
+    for kind, paths in generate_portfolio(PORTFOLIO, root / "data").items():
+        for path in paths:
+            assert import_file(store, kind, path).rejected == 0
+    register(store, load_model(demo_model(root / "data")))
+    store.close()
+    return root
+
+
+def portfolio_url(root: Path) -> str:
+    return f"sqlite:///{root / 'tenure.db'}"

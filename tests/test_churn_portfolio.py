@@ -15,48 +15,41 @@ import pytest
 from sqlalchemy import select
 
 from conftest import Cli
+from conftest import portfolio_url as _url
 from tenure.churn.training import prepare
-from tenure.demo import PortfolioSpec, generate_portfolio
-from tenure.demo.load import demo_model
 from tenure.health import load_model
-from tenure.health.scoring import register
 from tenure.ingest import import_file
 from tenure.store import Store
 from tenure.store.tables import KIND_TABLES
 
-SPEC = PortfolioSpec(accounts=150, months=18, events_per_active_user_day=0.3, seed=11)
 CONTENDERS = {"health score", "baseline", "logistic", "boosting", "time-to-churn"}
 
 
 @pytest.fixture(scope="module")
-def portfolio(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated portfolio imported like a user would, with the demo health model active."""
-    root = tmp_path_factory.mktemp("churn")
-    store = Store(f"sqlite:///{root / 'tenure.db'}")
-    store.ensure_schema()
-    for kind, paths in generate_portfolio(SPEC, root / "data").items():
-        for path in paths:
-            assert import_file(store, kind, path).rejected == 0
-    register(store, load_model(demo_model(root / "data")))
-    store.close()
+def trained_root(portfolio: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the portfolio with the churn models trained (the shared one stays untrained)."""
+    root = tmp_path_factory.mktemp("trained")
+    _copy_database(portfolio, root)
+    (root / "train.json").write_text(json.dumps(Cli(_url(root)).json("train", "--folds", "4")))
     return root
 
 
 @pytest.fixture(scope="module")
-def trained(portfolio: Path) -> dict[str, Any]:
-    return Cli(_url(portfolio)).json("train", "--folds", "4")
+def trained(trained_root: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((trained_root / "train.json").read_text())
+    return data
 
 
-def _url(root: Path) -> str:
-    return f"sqlite:///{root / 'tenure.db'}"
+def _copy_database(source: Path, target: Path) -> None:
+    for name in ("tenure.db", "tenure.db-wal", "tenure.db-shm"):
+        if (source / name).exists():
+            shutil.copy(source / name, target / name)
 
 
 @pytest.fixture
 def copy(portfolio: Path, tmp_path: Path) -> Iterator[Store]:
     """A private copy of the portfolio's database, for tests that add records."""
-    for name in ("tenure.db", "tenure.db-wal", "tenure.db-shm"):
-        if (portfolio / name).exists():
-            shutil.copy(portfolio / name, tmp_path / name)
+    _copy_database(portfolio, tmp_path)
     store = Store(_url(tmp_path))
     yield store
     store.close()
@@ -107,8 +100,10 @@ def test_backtest_other_horizons_and_outcomes(portfolio: Path) -> None:
     assert "unknown outcome 'upsell'" in wrong["error"]
 
 
-def test_train_registers_three_models_with_cards(trained: dict[str, Any], portfolio: Path) -> None:
-    cli = Cli(_url(portfolio))
+def test_train_registers_three_models_with_cards(
+    trained: dict[str, Any], trained_root: Path
+) -> None:
+    cli = Cli(_url(trained_root))
     names = [m["name"] for m in trained["models"]]
     assert names == ["logistic", "boosting", "time-to-churn"]
     listed = cli.json("models")["models"]
@@ -157,10 +152,8 @@ def test_a_column_known_only_after_the_outcome_is_kept_out(copy: Store, tmp_path
     assert name in insisted.inputs
 
 
-def test_whatif_moves_score_and_churn_with_an_interval(
-    trained: dict[str, Any], portfolio: Path
-) -> None:
-    cli = Cli(_url(portfolio))
+def test_whatif_moves_score_and_churn_with_an_interval(trained_root: Path, portfolio: Path) -> None:
+    cli = Cli(_url(trained_root))
     account = _customer(portfolio)
     data = cli.json("whatif", account, "--set", "usage_trend_14d=-0.6",
                     "--set", "active_users_per_seat=-50%")  # fmt: skip
@@ -223,9 +216,7 @@ def _segments(root: Path) -> dict[str, str]:
     return found
 
 
-def test_forecast_renewals_and_nrr_with_a_backtest(
-    trained: dict[str, Any], portfolio: Path
-) -> None:
+def test_forecast_renewals_and_nrr_with_a_backtest(portfolio: Path) -> None:
     data = Cli(_url(portfolio)).json("forecast", "--horizon", "90")
     (h,) = data["horizons"]
     renewing = h["expected_renewing_arr"]

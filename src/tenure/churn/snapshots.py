@@ -168,7 +168,7 @@ def build(
     signals = batch_engine(cat).compute(tables, [day_number(d) for d in days]).to_pandas()
     frame = signals[signals["subscriptions_in_force"].fillna(0) > 0].reset_index(drop=True)
     frame = frame.rename(columns={AS_OF: "day"})
-    accounts = _accounts(store)
+    accounts = account_attributes(store)
     stable = accounts[list(STABLE_ATTRIBUTES)].fillna("unknown").astype(str)
     frame = frame.merge(stable, left_on="account_id", right_index=True, how="left")
     data_end = outcomes_through(store)
@@ -185,7 +185,7 @@ def build(
     )  # fmt: skip
 
 
-def _accounts(store: Store) -> pd.DataFrame:
+def account_attributes(store: Store) -> pd.DataFrame:
     """Every account's stored attributes as they are now, custom ones as columns of their own."""
     table = KIND_TABLES["accounts"]
     skip = ("created_at", "name", "domains", "parent_account_id")

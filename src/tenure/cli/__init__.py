@@ -677,3 +677,4 @@ def main() -> None:
 
 # Command groups in modules of their own register themselves on ``app`` when imported.
 from tenure.cli import churn as _churn  # noqa: E402, F401
+from tenure.cli import triggers as _triggers  # noqa: E402, F401

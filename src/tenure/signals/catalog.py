@@ -288,6 +288,9 @@ def _commercial() -> Iterator[Signal]:
         "Days to the next renewal (or end) date of a subscription in force.",
         "days", lowest(SUBSCRIPTIONS, renewing, "renews_day", PAID) - AsOf(), None,
     )  # fmt: skip
+    yield Signal("failed_payments_7d", "commercial", "Failed payment attempts in 7 days.",
+                 "payments", total(PAYMENTS, Window(7), None, where("status", "==", "failed")),
+                 False)  # fmt: skip
     yield Signal("failed_payments_90d", "commercial", "Failed payment attempts in 90 days.",
                  "payments", total(PAYMENTS, Window(90), None, where("status", "==", "failed")),
                  False)  # fmt: skip

@@ -1,0 +1,114 @@
+"""``tenure triggers``: list, check and replay trigger files (tenure.triggers does the work)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from tenure.cli import (
+    DbOption,
+    JsonOption,
+    app,
+    emit_json,
+    fail,
+    labelled,
+    opened,
+    out,
+    step_progress,
+)
+
+if TYPE_CHECKING:
+    from tenure.triggers.definitions import TriggerSet
+
+triggers_app = typer.Typer(help="Triggers as code: list, check and replay them over history.")
+app.add_typer(triggers_app, name="triggers")
+
+FileOption = Annotated[
+    Path | None,
+    typer.Option("--file", show_default=False,
+                 help="A trigger file (default: the shipped default triggers)."),
+]  # fmt: skip
+
+
+def _load(path: Path | None, as_json: bool) -> TriggerSet:
+    from tenure.triggers.definitions import TriggerError, default_triggers, load_triggers
+
+    try:
+        return load_triggers(path) if path else default_triggers()
+    except TriggerError as err:
+        raise fail(str(err), as_json) from None
+
+
+@triggers_app.callback(invoke_without_command=True)
+def triggers_list(ctx: typer.Context, path: FileOption = None, as_json: JsonOption = False) -> None:
+    """The triggers in force (or in --file), each with its condition, severity and playbook."""
+    if ctx.invoked_subcommand is not None:
+        return
+    found = _load(path, as_json)
+    if as_json:
+        emit_json({"version": found.version, "file": found.origin,
+                   "triggers": [t.to_dict() for t in found.triggers]})  # fmt: skip
+        return
+    table = Table(title=f"{len(found.triggers)} triggers ({found.origin}, version {found.version})",
+                  title_justify="left")  # fmt: skip
+    for column in ("trigger", "when", "for days", "severity", "playbook"):
+        table.add_column(column)
+    for t in found.triggers:
+        table.add_row(t.name, t.condition.text, str(t.for_days), t.severity, t.playbook or "-")
+    out.print(table)
+
+
+@triggers_app.command("check")
+def triggers_check(
+    path: Annotated[Path, typer.Argument(help="The trigger file to validate.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Validate a trigger file: every error names file, line and field."""
+    found = _load(path, as_json)
+    if as_json:
+        emit_json({"file": str(path), "valid": True, "triggers": len(found.triggers)})
+        return
+    out.print(f"{path}: {len(found.triggers)} triggers, valid.")
+
+
+@triggers_app.command("replay")
+def triggers_replay(
+    start: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First day.")],
+    end: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day.")],
+    path: FileOption = None,
+    outcome_days: Annotated[
+        int, typer.Option(min=1, max=730, help="Days after an alert to look for churn or renewal.")
+    ] = 180,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Dry-run the triggers over history: alerts each would have fired, on which accounts, and
+    how many of those accounts then churned or renewed."""
+    from tenure.triggers.replay import replay
+
+    found = _load(path, as_json)
+    with opened(db, as_json) as tenure, step_progress(not as_json) as step:
+        try:
+            done = replay(tenure.store, found, start.date(), end.date(), outcome_days,
+                          labelled(step, "replay"))  # fmt: skip
+        except (ValueError, KeyError) as err:
+            raise fail(str(err.args[0]), as_json) from None
+    if as_json:
+        emit_json(done.to_dict())
+        return
+    rate = "-" if done.base_churn_rate is None else f"{done.base_churn_rate:.1%}"
+    table = Table(title=f"Replay {done.start} to {done.end}: {done.customers} customers; "
+                  f"{rate} of them churned within {done.outcome_days} days", title_justify="left")  # fmt: skip
+    for column in ("trigger", "alerts", "accounts", "churned", "renewed", "churn rate"):
+        table.add_column(column, justify="left" if column == "trigger" else "right")
+    for t in done.tallies:
+        share = "-" if not t.accounts else f"{t.churned / t.accounts:.0%}"
+        table.add_row(t.name, str(t.alerts), str(t.accounts), str(t.churned), str(t.renewed),
+                      share if not t.skipped else f"skipped: {t.skipped}")  # fmt: skip
+    out.print(table)
+    for note in done.notes:
+        out.print(f"Note: {note}")

@@ -1,0 +1,233 @@
+"""Triggers: the condition language, trigger files, episodes, and replay over history."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import Cli, portfolio_url
+from tenure.conditions import ConditionError, parse
+from tenure.triggers.definitions import (
+    KINDS,
+    TriggerError,
+    default_triggers,
+    parse_triggers,
+    vocabulary,
+)
+from tenure.triggers.episodes import alert_days
+
+NAMES = ["a", "b", "c", "segment"]
+SETTINGS = settings(max_examples=60, deadline=None)
+
+
+# The condition language ---------------------------------------------------------------------
+
+
+def test_precedence_keywords_and_missing_values() -> None:
+    c = parse("a > 1 or b < 0 and not c = 2", NAMES)
+    assert c.row({"a": 2, "b": 5, "c": 2})  # and binds tighter than or
+    assert not c.row({"a": 0, "b": -1, "c": 2})
+    assert parse("segment in ['smb', 'enterprise']", NAMES).row({"segment": "smb"})
+    assert parse("a is missing", NAMES).row({"a": None})
+    assert parse("a is not missing", NAMES).row({"a": 0})
+    assert not parse("a < 5", NAMES).row({"a": None})  # missing: every comparison is false
+    assert not parse("a != 5", NAMES).row({"a": math.nan})
+    assert parse("(a >= 1 and b <= 2) or c == 3", NAMES).names == ("a", "b", "c")
+
+
+@pytest.mark.parametrize(
+    ("text", "at", "says"),
+    [
+        ("usage_trnd < 3", 0, "unknown name 'usage_trnd'; did you mean 'usage_trend_14d'?"),
+        ("usage_trend_14d < and", 18, "expected a number"),
+        ("usage_trend_14d ~ 3", 16, "cannot read '~'"),
+        ("(usage_trend_14d < 3", 20, "expected ')'"),
+        ("usage_trend_14d < 3 seats > 1", 20, "expected 'and', 'or' or the end"),
+        ("and seats > 1", 0, "expected a signal name"),
+        ("seats is 3", 9, "expected 'missing' after 'is'"),
+    ],
+)
+def test_errors_point_at_the_token(text: str, at: int, says: str) -> None:
+    with pytest.raises(ConditionError) as caught:
+        parse(text, vocabulary())
+    assert caught.value.position == at and says in caught.value.message
+    assert str(caught.value).endswith("\n  " + " " * at + "^")
+
+
+values = st.one_of(st.none(), st.floats(-5, 5, allow_nan=False), st.just(math.nan))
+rows = st.lists(st.fixed_dictionaries({"a": values, "b": values, "c": values}), min_size=1,
+                max_size=30)  # fmt: skip
+texts = st.sampled_from([
+    "a > 0", "a <= b", "not a = 1", "a > 0 and b < 1 or c is missing", "a in [1, 2, 0]",
+    "not (a > 0 or b is not missing) and c != 0", "a >= -1 and (b < 2 or not c > 0)",
+])  # fmt: skip
+
+
+@SETTINGS
+@given(text=texts, data=rows)
+def test_one_row_at_a_time_equals_the_whole_frame(text: str, data: list[dict[str, float]]) -> None:
+    condition = parse(text.replace("a <= b", "a <= 1"), NAMES)
+    frame = pd.DataFrame(data, columns=["a", "b", "c"], dtype=float)
+    assert list(condition.frame(frame)) == [condition.row(r) for r in frame.to_dict("records")]
+
+
+# Trigger files ------------------------------------------------------------------------------
+
+
+def test_the_default_file_covers_the_taxonomy() -> None:
+    found = default_triggers()
+    kinds = {t.kind for t in found.triggers}
+    assert kinds == {*KINDS, "custom"}
+    names = [t.name for t in found.triggers]
+    assert {"renewal-window-120", "renewal-window-90", "renewal-window-60",
+            "renewal-window-30"} <= set(names)  # fmt: skip
+    assert len(names) == len(set(names))
+    assert found.version == "1" and len(found.digest) == 64
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "field", "says"),
+    [
+        ("  - name: x\n    kind: usage_decline\n    threshhold: 3\n", 5, "triggers[0].threshhold",
+         "did you mean 'threshold'"),
+        ("  - name: x\n    kind: nope\n", 4, "triggers[0].kind", "unknown kind 'nope'"),
+        ("  - name: x\n    when: seats >\n", 4, "triggers[0].when", "expected a number"),
+        ("  - name: x\n    when: seats > 1\n  - name: x\n    when: seats > 2\n", 5,
+         "triggers[1].name", "'x' is given twice"),
+        ("  - name: x\n    when: seats > 1\n    for_days: 0\n", 5, "triggers[0].for_days",
+         "at least 1"),
+        ("  - name: x\n    kind: p1_open\n    when: seats > 1\n", 3, "triggers[0]",
+         "exactly one of kind"),
+        ("  - name: x\n    kind: p1_open\n    days: soon\n", 5, "triggers[0].days", "a number"),
+        ("  - name: x\n    when: seats > 1\n    severity: urgent\n", 5, "triggers[0].severity",
+         "one of low, medium, high, critical"),
+    ],
+)  # fmt: skip
+def test_errors_name_file_line_and_field(body: str, line: int, field: str, says: str) -> None:
+    with pytest.raises(TriggerError) as caught:
+        parse_triggers("version: 1\ntriggers:\n" + body, "mine.yaml")
+    assert (caught.value.file, caught.value.line, caught.value.field) == ("mine.yaml", line, field)
+    assert says in caught.value.message
+
+
+def test_suppressions_cover_accounts_and_segments_until_a_day() -> None:
+    found = parse_triggers(
+        "version: 2\nsuppress:\n  - {account: a1, until: 2026-06-30}\n"
+        "  - {segment: smb, until: 2026-01-31, reason: migration}\n"
+        "triggers:\n  - {name: x, when: seats > 1}\n"
+    )
+    assert found.suppressed("a1", "enterprise", date(2026, 6, 30))
+    assert not found.suppressed("a1", "enterprise", date(2026, 7, 1))
+    assert found.suppressed("a2", "smb", date(2026, 1, 1))
+    assert not found.suppressed("a2", "mid-market", date(2026, 1, 1))
+    with pytest.raises(TriggerError, match="say which account or segment"):
+        parse_triggers("version: 1\nsuppress:\n  - {until: 2026-01-01}\ntriggers:\n"
+                       "  - {name: x, when: seats > 1}\n")  # fmt: skip
+
+
+# Episodes -----------------------------------------------------------------------------------
+
+held_days = st.lists(st.booleans(), min_size=1, max_size=60)
+
+
+def _rising_edges(held: list[bool]) -> list[int]:
+    return [i for i, h in enumerate(held) if h and (i == 0 or not held[i - 1])]
+
+
+@SETTINGS
+@given(held=held_days)
+def test_once_per_episode_and_re_armed_when_it_clears(held: list[bool]) -> None:
+    days = list(range(100, 100 + len(held)))
+    assert alert_days(days, held) == _rising_edges(held)
+
+
+@SETTINGS
+@given(held=held_days, for_days=st.integers(1, 5), cooldown=st.integers(0, 20),
+       muted=st.lists(st.booleans(), min_size=60, max_size=60))  # fmt: skip
+def test_for_days_cooldown_and_muting(held: list[bool], for_days: int, cooldown: int,
+                                      muted: list[bool]) -> None:  # fmt: skip
+    days = list(range(len(held)))
+    fired = alert_days(days, held, for_days, cooldown, muted[: len(held)])
+    for i in fired:
+        assert all(held[i - for_days + 1 : i + 1]) and i - for_days + 1 >= 0
+        assert not muted[i]
+    assert all(b - a >= cooldown for a, b in itertools.pairwise(fired))
+    episodes = len(_rising_edges(held))
+    assert len(fired) <= episodes
+
+
+def test_a_missing_day_ends_an_episode() -> None:
+    assert alert_days([1, 2, 5, 6], [True, True, True, True]) == [0, 2]
+    assert alert_days([1, 2, 5, 6], [True, True, True, True], for_days=2) == [1, 3]
+
+
+# Replay over a portfolio --------------------------------------------------------------------
+
+
+def test_replay_counts_alerts_accounts_and_what_happened_next(portfolio: Path) -> None:
+    cli = Cli(portfolio_url(portfolio))
+    data = cli.json("triggers", "replay", "--from", "2025-12-01", "--to", "2026-02-28")
+    assert data["from"] == "2025-12-01" and data["to"] == "2026-02-28"
+    tallies = {t["name"]: t for t in data["triggers"]}
+    assert set(tallies) == {t.name for t in default_triggers().triggers}
+    alerts = data["alerts"]
+    for t in tallies.values():
+        assert {"name", "alerts", "accounts", "churned", "renewed"} <= set(t)
+        assert t["accounts"] <= t["alerts"] and t["churned"] + t["renewed"] <= t["accounts"]
+        assert t["alerts"] == sum(a["trigger"] == t["name"] for a in alerts)
+    assert tallies["churn-risk"]["skipped"].startswith("needs churn_probability")
+    fired = [t for t in tallies.values() if t["alerts"]]
+    assert len(fired) >= 5
+    # every alert's recorded values satisfy its trigger's condition, read one row at a time
+    conditions = {t.name: t.condition for t in default_triggers().triggers}
+    for alert in alerts:
+        assert conditions[alert["trigger"]].row(alert["values"]), alert
+        assert "2025-12-01" <= alert["day"] <= "2026-02-28"
+
+
+def test_replay_respects_suppression_and_a_custom_file(portfolio: Path, tmp_path: Path) -> None:
+    cli = Cli(portfolio_url(portfolio))
+    loud = tmp_path / "loud.yaml"
+    loud.write_text("version: 1\ncooldown_days: 0\ntriggers:\n"
+                    "  - {name: any-usage, when: events_30d > 0}\n")  # fmt: skip
+    everyone = cli.json("triggers", "replay", "--from", "2026-01-01", "--to", "2026-01-31",
+                        "--file", loud)  # fmt: skip
+    tally = everyone["triggers"][0]
+    assert tally["alerts"] == tally["accounts"] > 10  # one episode each: alive all month
+    first = sorted({a["account_id"] for a in everyone["alerts"]})[0]
+    quiet = tmp_path / "quiet.yaml"
+    quiet.write_text(loud.read_text().replace(
+        "triggers:", f"suppress:\n  - {{account: {first}, until: 2026-12-31}}\ntriggers:"))  # fmt: skip
+    muted = cli.json("triggers", "replay", "--from", "2026-01-01", "--to", "2026-01-31",
+                     "--file", quiet)  # fmt: skip
+    assert first not in {a["account_id"] for a in muted["alerts"]}
+    assert muted["triggers"][0]["alerts"] == tally["alerts"] - 1
+    wrong = cli.json("triggers", "replay", "--from", "2026-02-01", "--to", "2026-01-01", code=1)
+    assert "before --from" in wrong["error"]
+
+
+def test_trigger_commands_list_and_check(tmp_path: Path, sqlite_cli: Cli) -> None:
+    listed = sqlite_cli.json("triggers")
+    assert len(listed["triggers"]) == len(default_triggers().triggers)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\ntriggers:\n  - name: x\n    when: usage_trnd < 1\n")
+    error = sqlite_cli.json("triggers", "check", bad, code=1)["error"]
+    assert error.startswith(f"{bad}:4: triggers[0].when: unknown name 'usage_trnd'")
+    good = tmp_path / "good.yaml"
+    good.write_text("version: 1\ntriggers:\n  - {name: x, kind: renewal_window, days: [90, 30]}\n")
+    assert sqlite_cli.json("triggers", "check", good) == {"file": str(good), "valid": True,
+                                                          "triggers": 2}  # fmt: skip
+
+
+def test_frame_evaluation_of_text_and_numbers() -> None:
+    frame = pd.DataFrame({"segment": ["smb", None, "enterprise"], "a": [1.0, np.nan, 3.0]})
+    condition = parse("segment = 'smb' or a > 2", NAMES)
+    assert list(condition.frame(frame)) == [True, False, True]
