@@ -123,3 +123,11 @@ def test_every_signal_is_documented() -> None:
     text = _read(DOCS / "signals.md")
     missing = [name for name in catalog(["k"]).names() if f"`{name}`" not in text]
     assert not missing, f"docs/signals.md lacks {missing}: {RUN_MAKE_DOCS}"
+
+
+def test_every_trigger_kind_and_condition_name_is_documented() -> None:
+    from tenure.triggers.definitions import ATTRIBUTES, CALENDAR, HEALTH, KINDS
+
+    text = _read(DOCS / "triggers.md")
+    missing = [f"`{n}`" for n in (*KINDS, *CALENDAR, *HEALTH, *ATTRIBUTES) if f"`{n}`" not in text]
+    assert not missing, f"docs/triggers.md lacks {missing}"
