@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from datetime import date
+import shutil
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -231,3 +232,53 @@ def test_frame_evaluation_of_text_and_numbers() -> None:
     frame = pd.DataFrame({"segment": ["smb", None, "enterprise"], "a": [1.0, np.nan, 3.0]})
     condition = parse("segment = 'smb' or a > 2", NAMES)
     assert list(condition.frame(frame)) == [True, False, True]
+
+
+# In force: daily runs and live evaluation on import ------------------------------------------
+
+
+@pytest.fixture
+def own(portfolio: Path, tmp_path: Path) -> Cli:
+    """A private copy of the portfolio, for tests that store alerts."""
+    for name in ("tenure.db", "tenure.db-wal", "tenure.db-shm"):
+        if (portfolio / name).exists():
+            shutil.copy(portfolio / name, tmp_path / name)
+    return Cli(portfolio_url(tmp_path))
+
+
+def test_a_daily_run_fires_once_per_episode_and_fills_the_inbox(own: Cli) -> None:
+    first = own.json("triggers", "run", "--as-of", "2026-03-01")["alerts"]
+    assert first and all(a["day"] == "2026-03-01" for a in first)
+    assert own.json("triggers", "run", "--as-of", "2026-03-01")["alerts"] == []  # same episodes
+    inbox = own.json("alerts", "--limit", "1000")["alerts"]
+    assert len(inbox) == len(first) and all(a["status"] == "open" for a in inbox)
+    later = own.json("triggers", "run", "--as-of", "2026-03-02")["alerts"]
+    before = {(a["trigger"], a["account_id"]) for a in first}
+    # the next day only new episodes fire (a renewal window crossed, a new failure...)
+    assert len(later) < len(first) and not {(a["trigger"], a["account_id"]) for a in later} & before
+
+
+def test_an_import_raises_alerts_from_the_live_signals(own: Cli, tmp_path: Path) -> None:
+    account = own.json("alerts", "--status", "all")["alerts"] or None
+    assert account is None  # nothing yet
+    own.json("score", "--days", "1")  # live updates start once scoring has begun
+    customer = own.json("triggers", "run")["alerts"]  # today's episodes, so only news fires below
+    assert isinstance(customer, list)
+    who = _a_customer(own)
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    failed = tmp_path / "failed.csv"
+    failed.write_text("payment_id,account_id,amount,status,attempted_at\n"
+                      f"pay-live-1,{who},100.00,failed,{yesterday}T09:00:00Z\n")  # fmt: skip
+    report = own.json("import", "payments", failed)
+    assert report["accepted"] == 1 and report["alerts_raised"] >= 1
+    inbox = own.json("alerts")["alerts"]
+    fired = [a for a in inbox if a["account_id"] == who and a["trigger"] == "payment-failure"]
+    assert len(fired) == 1 and fired[0]["values"] == {"failed_payments_7d": 1}
+    again = tmp_path / "again.csv"
+    again.write_text(failed.read_text().replace("pay-live-1", "pay-live-2"))
+    assert own.json("import", "payments", again)["alerts_raised"] == 0  # the same episode
+
+
+def _a_customer(cli: Cli) -> str:
+    scores = cli.json("score", "--days", "1")["lowest"]
+    return str(scores[0]["account_id"])

@@ -40,6 +40,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Lowest confidence (0 to 1) at which a contact or event is matched to an account by fuzzy "
         "company name; below it the record waits in the review list (`tenure matches`).",
     ),
+    Setting(
+        "TENURE_TRIGGERS",
+        "",
+        "A trigger file (YAML, see docs/triggers.md) evaluated on every import and by `tenure "
+        "triggers run`; empty means the shipped default triggers.",
+    ),
 )
 
 
@@ -49,6 +55,7 @@ class Settings:
 
     database_url: str = "sqlite:///tenure.db"
     match_threshold: float = DEFAULT_THRESHOLD
+    triggers: str = ""  # a trigger file; empty: the shipped default triggers
 
 
 def load(environ: Mapping[str, str] | None = None, **overrides: str | None) -> Settings:
@@ -61,6 +68,7 @@ def load(environ: Mapping[str, str] | None = None, **overrides: str | None) -> S
     return Settings(
         database_url=values["TENURE_DATABASE_URL"],
         match_threshold=_fraction("TENURE_MATCH_THRESHOLD", values["TENURE_MATCH_THRESHOLD"]),
+        triggers=values["TENURE_TRIGGERS"],
     )
 
 

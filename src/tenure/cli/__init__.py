@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -36,6 +36,7 @@ from tenure.health.detections import detect_portfolio
 from tenure.health.explain import Explanation, describe
 from tenure.health.scoring import (
     Comparison,
+    LiveScores,
     Ranked,
     RegisteredModel,
     account_signals,
@@ -43,8 +44,8 @@ from tenure.health.scoring import (
     explain_account,
     health_facts,
     latest_day,
+    live_scores,
     ranked,
-    refresh_scores,
     register,
     rescore,
     score_portfolio,
@@ -57,6 +58,9 @@ from tenure.readiness import assess
 from tenure.record import KINDS, json_schema
 from tenure.signals.catalog import documented, signal_info
 from tenure.store import StoreError
+
+if TYPE_CHECKING:
+    from tenure.triggers.replay import Alert
 
 app = typer.Typer(
     name="tenure",
@@ -176,15 +180,37 @@ def import_command(
             )
         except ImportRefused as err:
             raise fail(f"refused, nothing imported: {err}", as_json) from None
-        rescored = refresh_scores(
+        rescored, live = live_scores(
             tenure.store, report.kind, report.import_id, report.accepted, report.accounts
         )
+        raised, problem = _raise_alerts(tenure, live, report.accounts)
     if as_json:
-        emit_json(report.as_dict() | {"scores_updated": len(rescored)})
+        emit_json(report.as_dict() | {"scores_updated": len(rescored), "alerts_raised": len(raised)}
+                  | ({"triggers_error": problem} if problem else {}))  # fmt: skip
     else:
         render_import(report)
         if rescored:
             out.print(f"health scores updated for {len(rescored):,} accounts")
+        for alert in raised:
+            out.print(f"alert: {alert.trigger} on {alert.account_id} ({alert.severity})")
+        if problem:
+            console.print(f"[yellow]triggers not evaluated:[/] {problem}", markup=True)
+
+
+def _raise_alerts(
+    tenure: Tenure, live: LiveScores | None, accounts: Iterable[str]
+) -> tuple[list[Alert], str]:
+    """The triggers in force on the accounts an import touched (after their scores moved)."""
+    if live is None or not accounts:
+        return [], ""
+    from tenure.triggers.definitions import TriggerError
+    from tenure.triggers.live import after_import, triggers_in_force
+
+    try:
+        triggers = triggers_in_force(tenure.settings.triggers)
+    except TriggerError as err:
+        return [], str(err)
+    return after_import(tenure.store, triggers, live, accounts), ""
 
 
 def render_import(report: ImportReport, brief: bool = False) -> None:

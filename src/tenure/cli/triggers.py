@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -112,3 +112,75 @@ def triggers_replay(
     out.print(table)
     for note in done.notes:
         out.print(f"Note: {note}")
+
+
+@triggers_app.command("run")
+def triggers_run(
+    as_of: Annotated[
+        datetime | None,
+        typer.Option("--as-of", formats=["%Y-%m-%d"], show_default=False,
+                     help="The day to evaluate (default: today)."),
+    ] = None,
+    path: FileOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:  # fmt: skip
+    """Evaluate the triggers in force on every customer as of a day and store the alerts (run it
+    daily, e.g. from cron; imports evaluate the accounts they touch as they land)."""
+    from tenure.health.scoring import today
+    from tenure.triggers.live import run
+
+    with opened(db, as_json) as tenure:
+        found = _load(path, as_json) if path else _in_force(tenure.settings.triggers, as_json)
+        day = as_of.date() if as_of else today()
+        raised = run(tenure.store, found, day)
+    if as_json:
+        emit_json({"as_of": day.isoformat(), "alerts": [a.to_dict() for a in raised]})
+        return
+    out.print(f"{len(raised)} alerts raised as of {day}.")
+    render_alerts([a.to_dict() for a in raised])
+
+
+def _in_force(setting: str, as_json: bool) -> TriggerSet:
+    from tenure.triggers.definitions import TriggerError
+    from tenure.triggers.live import triggers_in_force
+
+    try:
+        return triggers_in_force(setting)
+    except TriggerError as err:
+        raise fail(str(err), as_json) from None
+
+
+def render_alerts(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    table = Table(title_justify="left")
+    for column in ("day", "account", "trigger", "severity", "playbook", "values"):
+        table.add_column(column)
+    for a in rows:
+        values = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                           for k, v in a["values"].items())  # fmt: skip
+        table.add_row(str(a["day"]), a["account_id"], a["trigger"], a["severity"],
+                      a["playbook"] or "-", values)  # fmt: skip
+    out.print(table)
+
+
+@app.command("alerts")
+def alerts_command(
+    status: Annotated[str, typer.Option(help="open, or all.")] = "open",
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Most alerts to list.")] = 50,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The in-app inbox: alerts raised by the triggers, newest first, with what raised them."""
+    from tenure.triggers.live import open_alerts
+
+    if status not in ("open", "all"):
+        raise fail(f"--status must be open or all, got {status!r}", as_json, code=2)
+    with opened(db, as_json) as tenure:
+        rows = open_alerts(tenure.store, None if status == "all" else status, limit)
+    if as_json:
+        emit_json({"alerts": rows})
+        return
+    out.print(f"{len(rows)} {'' if status == 'all' else 'open '}alerts.")
+    render_alerts(rows)

@@ -288,6 +288,7 @@ class LiveScores:
         self.registered = registered or active_model(store)
         self.catalog = self.registered.catalog()
         self.engine = IncrementalEngine(self.catalog)
+        self.latest: dict[str, tuple[int, dict[str, Any]]] = {}  # account: (day, signals)
 
     def after_import(
         self, kind: str, import_id: int, accounts: Iterable[str] | None = None
@@ -325,13 +326,19 @@ class LiveScores:
             state = self.engine.state(account)
             as_of = max(now, state.seen_until or now)
             signals = self.engine.evaluate(account, as_of)
+            self.latest[account] = (as_of, signals)
             scores.append(score(self.registered.model, account, from_day_number(as_of), signals,
                                 state.attributes))  # fmt: skip
         self._store(scores)
         return scores
 
     def _refresh_in_batch(self, accounts: Sequence[str]) -> list[HealthScore]:
-        scores = list(account_scores_many(self.store, self.registered, accounts, today()))
+        day = day_number(today())
+        tables = load_tables(self.store, self.catalog, accounts)
+        rows = signal_rows(self.store, self.catalog, [day], tables=tables)
+        attributes = _attributes(tables)
+        scores = [_score_row(self.registered.model, row, attributes) for row in rows]
+        self.latest.update({r["account_id"]: (day, r) for r in rows})
         self._store(scores)
         return scores
 
@@ -493,9 +500,18 @@ def refresh_scores(
     accounts: Iterable[str] | None = None,
 ) -> list[HealthScore]:  # fmt: skip
     """After an import: the touched accounts' scores, brought up to date (once scoring began)."""
+    return live_scores(store, kind, import_id, accepted, accounts)[0]
+
+
+def live_scores(
+    store: Store, kind: str, import_id: int | None, accepted: int,
+    accounts: Iterable[str] | None = None,
+) -> tuple[list[HealthScore], LiveScores | None]:  # fmt: skip
+    """:func:`refresh_scores`, with the live scorer (its ``latest`` signals) when it ran."""
     if not accepted or import_id is None or kind not in kinds_scored():
-        return []
+        return [], None
     with store.engine.connect() as connection:
         if connection.execute(select(func.count()).select_from(health_current)).scalar() == 0:
-            return []  # nothing scored yet: `tenure score` computes the first scores
-    return LiveScores(store).after_import(kind, import_id, accounts)
+            return [], None  # nothing scored yet: `tenure score` computes the first scores
+    live = LiveScores(store)
+    return live.after_import(kind, import_id, accounts), live

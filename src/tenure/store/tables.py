@@ -178,3 +178,34 @@ churn_models = Table(
     Index("ix_churn_models_name_version", "name", "version", unique=True),
     comment="Trained churn models: each version with its window, inputs, backtest and model card.",
 )
+
+trigger_state = Table(
+    "trigger_state",
+    metadata,
+    Column("account_id", String(200), primary_key=True),
+    Column("trigger", String(200), primary_key=True),
+    Column("held_since", Date),
+    Column("armed", Boolean, nullable=False, default=True),
+    Column("last_fired", Date),
+    Column("last_day", Date),
+    comment="Each trigger's episode on each account: so it fires once per episode, live or daily.",
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", Integer, primary_key=True, autoincrement=True),
+    Column("trigger", String(200), nullable=False),
+    Column("account_id", String(200), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("severity", String(20), nullable=False),
+    Column("direction", String(20), nullable=False),
+    Column("playbook", String(200)),
+    Column("values", JSON, nullable=False),
+    Column("status", String(20), nullable=False, default="open"),
+    Column("raised_at", DateTime, nullable=False),
+    Column("triggers_digest", String(64), nullable=False),
+    Index("ix_alerts_status_day", "status", "day"),
+    Index("ix_alerts_account_id", "account_id"),
+    comment="Alerts raised by triggers, with the values that raised them: the in-app inbox.",
+)

@@ -10,6 +10,37 @@ evaluated, e.g. not a customer then).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass
+class Episode:
+    """One trigger's state on one account: where the current run of held days began, whether it
+    may fire, when it last fired, and the last day it was evaluated."""
+
+    held_since: int | None = None
+    armed: bool = True
+    last_fired: int | None = None
+    last_day: int | None = None
+
+    def step(self, day: int, holds: bool, for_days: int = 1, cooldown: int = 0,
+             muted: bool = False) -> bool:  # fmt: skip
+        """Evaluate ``day`` (re-evaluating the last day counts once); whether the trigger fires."""
+        if self.last_day is not None and day > self.last_day + 1:
+            self.held_since, self.armed = None, True  # a gap: the condition was not seen to hold
+        self.last_day = day
+        if not holds:
+            self.held_since, self.armed = None, True
+            return False
+        self.held_since = day if self.held_since is None else self.held_since
+        if not self.armed or day - self.held_since + 1 < for_days:
+            return False
+        self.armed = False
+        cooled = self.last_fired is None or day - self.last_fired >= cooldown
+        if not cooled or muted:
+            return False
+        self.last_fired = day
+        return True
 
 
 def alert_days(
@@ -17,20 +48,8 @@ def alert_days(
     muted: Sequence[bool] | None = None,
 ) -> list[int]:  # fmt: skip
     """The positions in ``days`` (ascending day numbers) on which the trigger fires."""
-    fired: list[int] = []
-    streak, armed, last, previous = 0, True, None, None
-    for i, (day, holds) in enumerate(zip(days, held, strict=True)):
-        if previous is not None and day != previous + 1:
-            streak, armed = 0, True  # a gap: the condition was not seen to hold
-        previous = day
-        if not holds:
-            streak, armed = 0, True
-            continue
-        streak += 1
-        if armed and streak >= for_days:
-            armed = False
-            cooled = last is None or day - last >= cooldown
-            if cooled and not (muted is not None and muted[i]):
-                fired.append(i)
-                last = day
-    return fired
+    episode = Episode()
+    return [
+        i for i, (day, holds) in enumerate(zip(days, held, strict=True))
+        if episode.step(day, holds, for_days, cooldown, muted is not None and muted[i])
+    ]  # fmt: skip

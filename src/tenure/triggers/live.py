@@ -1,0 +1,144 @@
+"""Triggers in force: evaluated on every import (the incremental engine's signals) and daily.
+
+Each evaluation reads the accounts' signals as of a day, adds the fields triggers read
+(attributes, calendar, health, churn probability), steps each trigger's episode per account
+(kept in the store, so a trigger fires once per episode however often it is evaluated), and
+stores the alerts raised with the values that raised them. Replay (:mod:`tenure.triggers.replay`)
+walks the same episodes over history without storing anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, delete, insert, select
+
+from tenure.health.scoring import LiveScores, active_model, day_number, from_day_number
+from tenure.store import Store
+from tenure.store.tables import alerts, trigger_state
+from tenure.triggers.definitions import Trigger, TriggerSet, default_triggers, load_triggers
+from tenure.triggers.episodes import Episode
+from tenure.triggers.replay import Alert, add_fields, daily_values
+
+
+def triggers_in_force(path: str) -> TriggerSet:
+    """The trigger file named by the TENURE_TRIGGERS setting, or the shipped defaults."""
+    return load_triggers(Path(path)) if path else default_triggers()
+
+
+def evaluate(store: Store, triggers: TriggerSet, frame: pd.DataFrame) -> list[Alert]:
+    """Step every trigger on ``frame`` (one row per account and day, days ascending per
+    account); store the episodes and the alerts raised; the alerts."""
+    if frame.empty:
+        return []
+    add_fields(store, frame, active_model(store), triggers)
+    frame = frame.sort_values(["account_id", "day"])
+    accounts = sorted(frame["account_id"].unique())
+    with store.transaction() as connection:
+        states = _states(connection, accounts)
+        raised = [a for t in triggers.triggers for a in _step(t, frame, states, triggers)]
+        _save(connection, states, raised, triggers.digest)
+    return raised
+
+
+def _step(
+    trigger: Trigger, frame: pd.DataFrame, states: dict[tuple[str, str], Episode],
+    triggers: TriggerSet,
+) -> list[Alert]:  # fmt: skip
+    if any(n not in frame for n in trigger.condition.names):
+        return []  # reads a field this store cannot give (no churn model): nothing to step
+    raised = []
+    held = trigger.condition.frame(frame)
+    for row, holds in zip(frame.to_dict("records"), held, strict=True):
+        account, day = str(row["account_id"]), from_day_number(int(row["day"]))
+        episode = states.setdefault((account, trigger.name), Episode())
+        muted = triggers.suppressed(account, row.get("segment"), day)
+        if episode.step(int(row["day"]), bool(holds), trigger.for_days, trigger.cooldown_days,
+                        muted):  # fmt: skip
+            values = {n: _plain(row.get(n)) for n in trigger.condition.names}
+            raised.append(Alert(trigger.name, account, day, trigger.severity, trigger.direction,
+                                trigger.playbook, values))  # fmt: skip
+    return raised
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        value = value.item()
+    return None if isinstance(value, float) and value != value else value
+
+
+def _states(connection: Connection, accounts: Sequence[str]) -> dict[tuple[str, str], Episode]:
+    found = {}
+    query = select(trigger_state).where(trigger_state.c.account_id.in_(accounts))
+    for row in connection.execute(query):
+        found[(row.account_id, row.trigger)] = Episode(
+            _number(row.held_since), bool(row.armed), _number(row.last_fired),
+            _number(row.last_day),
+        )  # fmt: skip
+    return found
+
+
+def _number(day: date | None) -> int | None:
+    return None if day is None else day_number(day)
+
+
+def _day(number: int | None) -> date | None:
+    return None if number is None else from_day_number(number)
+
+
+def _save(
+    connection: Connection, states: dict[tuple[str, str], Episode], raised: list[Alert],
+    digest: str,
+) -> None:  # fmt: skip
+    accounts = sorted({a for a, _ in states})
+    connection.execute(delete(trigger_state).where(trigger_state.c.account_id.in_(accounts)))
+    rows = [
+        {"account_id": a, "trigger": t, "held_since": _day(e.held_since), "armed": e.armed,
+         "last_fired": _day(e.last_fired), "last_day": _day(e.last_day)}
+        for (a, t), e in states.items()
+    ]  # fmt: skip
+    if rows:
+        connection.execute(insert(trigger_state), rows)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    if raised:
+        connection.execute(insert(alerts), [
+            {"trigger": a.trigger, "account_id": a.account_id, "day": a.day,
+             "severity": a.severity, "direction": a.direction, "playbook": a.playbook,
+             "values": a.values, "status": "open", "raised_at": now, "triggers_digest": digest}
+            for a in raised
+        ])  # fmt: skip
+
+
+def run(store: Store, triggers: TriggerSet, day: date) -> list[Alert]:
+    """The daily evaluation (run it on a schedule): every customer as of ``day``."""
+    return evaluate(store, triggers, daily_values(store, active_model(store), day, day, None))
+
+
+def after_import(
+    store: Store, triggers: TriggerSet, scores: LiveScores, accounts: Iterable[str]
+) -> list[Alert]:
+    """After an import has updated ``accounts``' live scores: their triggers, on the signals the
+    incremental engine just computed."""
+    rows = [
+        {"account_id": account, "day": day, **signals}
+        for account, (day, signals) in scores.latest.items()
+        if account in set(accounts)
+    ]
+    customers = [r for r in rows if not (r.get("subscriptions_started")
+                                         and not r.get("subscriptions_in_force"))]  # fmt: skip
+    return evaluate(store, triggers, pd.DataFrame(customers)) if customers else []
+
+
+def open_alerts(
+    store: Store, status: str | None = "open", limit: int = 100
+) -> list[dict[str, Any]]:
+    """The inbox: alerts newest first (``status`` None: every status)."""
+    query = select(alerts).order_by(alerts.c.day.desc(), alerts.c.alert_id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(alerts.c.status == status)
+    with store.engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
