@@ -282,3 +282,25 @@ def test_an_import_raises_alerts_from_the_live_signals(own: Cli, tmp_path: Path)
 def _a_customer(cli: Cli) -> str:
     scores = cli.json("score", "--days", "1")["lowest"]
     return str(scores[0]["account_id"])
+
+
+def test_an_alert_comes_with_its_context(own: Cli) -> None:
+    raised = own.json("triggers", "run", "--as-of", "2026-03-01")["alerts"]
+    inbox = own.json("alerts", "--limit", "1000")["alerts"]
+    assert len(inbox) == len(raised)
+    alert = next(a for a in inbox if a["trigger"] == "silent-churn") if any(
+        a["trigger"] == "silent-churn" for a in inbox) else inbox[0]  # fmt: skip
+    found = own.json("alerts", "show", str(alert["alert_id"]))
+    context = found["context"]
+    assert set(context) == {"account", "why", "contacts", "open_tickets", "renewal",
+                            "touchpoints", "playbook"}  # fmt: skip
+    assert context["account"]["account_id"] == alert["account_id"]
+    assert context["why"]["values"] == alert["values"] and context["why"]["when"]
+    assert context["playbook"] == alert["playbook"]
+    assert all(t["occurred_at"] <= "2026-03-02" for t in context["touchpoints"])
+    assert all(t["opened_at"] <= "2026-03-02" for t in context["open_tickets"])
+    renewal = context["renewal"]
+    assert renewal["days_to_renewal"] is None or renewal["days_to_renewal"] >= 0
+    statuses = [c["status"] for c in context["contacts"]]
+    assert statuses == sorted(statuses, key=lambda s: s == "left")  # active people first
+    assert own.json("alerts", "show", "99999", code=1) == {"error": "no alert 99999"}

@@ -155,18 +155,68 @@ def render_alerts(rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     table = Table(title_justify="left")
-    for column in ("day", "account", "trigger", "severity", "playbook", "values"):
+    for column in ("id", "day", "account", "trigger", "severity", "playbook", "values"):
         table.add_column(column)
     for a in rows:
         values = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                            for k, v in a["values"].items())  # fmt: skip
-        table.add_row(str(a["day"]), a["account_id"], a["trigger"], a["severity"],
-                      a["playbook"] or "-", values)  # fmt: skip
+        table.add_row(str(a.get("alert_id", "-")), str(a["day"]), a["account_id"], a["trigger"],
+                      a["severity"], a["playbook"] or "-", values)  # fmt: skip
     out.print(table)
 
 
-@app.command("alerts")
+alerts_app = typer.Typer(help="The in-app inbox of alerts raised by the triggers.")
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("show")
+def alerts_show(
+    alert_id: Annotated[int, typer.Argument(help="The alert id (from tenure alerts).")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One alert with its pre-assembled context: why (trigger, values, the score's explanation),
+    key contacts by persona, open tickets, renewal and ARR, recent touchpoints, the playbook."""
+    from tenure.triggers.live import alert_with_context
+
+    with opened(db, as_json) as tenure:
+        triggers = _in_force(tenure.settings.triggers, as_json)
+        try:
+            found = alert_with_context(tenure.store, alert_id, triggers)
+        except KeyError as err:
+            raise fail(str(err.args[0]), as_json) from None
+    if as_json:
+        emit_json(found)
+        return
+    render_context(found)
+
+
+def render_context(found: dict[str, Any]) -> None:
+    c = found["context"]
+    account, why, renewal = c["account"], c["why"], c["renewal"]
+    out.print(f"[bold]{found['trigger']}[/] on {account.get('name') or found['account_id']} "
+              f"({found['account_id']}, {account.get('segment')}, owner {account.get('owner')}) "
+              f"on {found['day']}, {found['severity']}")  # fmt: skip
+    out.print(f"Why: {why['when'] or why['trigger']}; " + ", ".join(
+        f"{k} {v}" for k, v in why["values"].items()), markup=False)  # fmt: skip
+    if why["score"]:
+        out.print(f"Health: {why['score']['text']}", markup=False)
+    out.print(f"Renewal: {renewal['next_renewal'] or 'none ahead'}, ARR in force "
+              f"{renewal['arr_in_force']:,.0f}; suggested playbook: {c['playbook'] or '-'}")  # fmt: skip
+    for person in c["contacts"]:
+        out.print(f"  {person['persona'] or '-'}: {person['name']} <{person['email']}> "
+                  f"{person['title'] or ''} ({person['status']})", markup=False)  # fmt: skip
+    for ticket in c["open_tickets"]:
+        out.print(f"  open ticket {ticket['ticket_id']} {ticket['priority']}: {ticket['subject']}",
+                  markup=False)  # fmt: skip
+    for touch in c["touchpoints"]:
+        out.print(f"  {touch['occurred_at'][:10]} {touch['type']}: {touch['summary'] or ''}",
+                  markup=False)  # fmt: skip
+
+
+@alerts_app.callback(invoke_without_command=True)
 def alerts_command(
+    ctx: typer.Context,
     status: Annotated[str, typer.Option(help="open, or all.")] = "open",
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Most alerts to list.")] = 50,
     db: DbOption = None,
@@ -175,6 +225,8 @@ def alerts_command(
     """The in-app inbox: alerts raised by the triggers, newest first, with what raised them."""
     from tenure.triggers.live import open_alerts
 
+    if ctx.invoked_subcommand is not None:
+        return
     if status not in ("open", "all"):
         raise fail(f"--status must be open or all, got {status!r}", as_json, code=2)
     with opened(db, as_json) as tenure:

@@ -142,3 +142,18 @@ def open_alerts(
         query = query.where(alerts.c.status == status)
     with store.engine.connect() as connection:
         return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def alert_with_context(store: Store, alert_id: int, triggers: TriggerSet) -> dict[str, Any]:
+    """One alert with its context assembled as of its day; KeyError when there is no such alert."""
+    from tenure.triggers.context import assemble
+
+    with store.engine.connect() as connection:
+        row = connection.execute(select(alerts).where(alerts.c.alert_id == alert_id)).first()
+    if row is None:
+        raise KeyError(f"no alert {alert_id}")
+    found = dict(row._mapping)
+    alert = Alert(found["trigger"], found["account_id"], found["day"], found["severity"],
+                  found["direction"], found["playbook"], found["values"])  # fmt: skip
+    trigger = next((t for t in triggers.triggers if t.name == alert.trigger), None)
+    return found | {"context": assemble(store, alert, trigger, active_model(store))}
