@@ -23,7 +23,7 @@ from tenure.triggers.definitions import (
     parse_triggers,
     vocabulary,
 )
-from tenure.triggers.episodes import alert_days
+from tenure.triggers.episodes import Episode, alert_days
 
 NAMES = ["a", "b", "c", "segment"]
 SETTINGS = settings(max_examples=60, deadline=None)
@@ -36,7 +36,8 @@ def test_precedence_keywords_and_missing_values() -> None:
     c = parse("a > 1 or b < 0 and not c = 2", NAMES)
     assert c.row({"a": 2, "b": 5, "c": 2})  # and binds tighter than or
     assert not c.row({"a": 0, "b": -1, "c": 2})
-    assert parse("segment in ['smb', 'enterprise']", NAMES).row({"segment": "smb"})
+    assert parse("segment in ['smb', 'enterprise']", NAMES, ["segment"]).row({"segment": "smb"})
+    assert parse("a > -1.5e-3", NAMES).row({"a": 0})
     assert parse("a is missing", NAMES).row({"a": None})
     assert parse("a is not missing", NAMES).row({"a": 0})
     assert not parse("a < 5", NAMES).row({"a": None})  # missing: every comparison is false
@@ -54,11 +55,14 @@ def test_precedence_keywords_and_missing_values() -> None:
         ("usage_trend_14d < 3 seats > 1", 20, "expected 'and', 'or' or the end"),
         ("and seats > 1", 0, "expected a signal name"),
         ("seats is 3", 9, "expected 'missing' after 'is'"),
+        ("segment < 'm'", 10, "segment holds text: use =, != or in"),
+        ("segment = 1", 10, "segment holds text: compare it with 'quoted text'"),
+        ("seats = 'many'", 8, "seats holds a number, not text"),
     ],
 )
 def test_errors_point_at_the_token(text: str, at: int, says: str) -> None:
     with pytest.raises(ConditionError) as caught:
-        parse(text, vocabulary())
+        parse(text, vocabulary(), ["segment"])
     assert caught.value.position == at and says in caught.value.message
     assert str(caught.value).endswith("\n  " + " " * at + "^")
 
@@ -110,6 +114,11 @@ def test_the_default_file_covers_the_taxonomy() -> None:
         ("  - name: x\n    kind: p1_open\n    days: soon\n", 5, "triggers[0].days", "a number"),
         ("  - name: x\n    when: seats > 1\n    severity: urgent\n", 5, "triggers[0].severity",
          "one of low, medium, high, critical"),
+        ("  - name: r\n    kind: renewal_window\n    days: [90, 30]\n  - name: r-90\n"
+         "    when: seats > 1\n", 6, "triggers[1].name", "'r-90' is given twice"),
+        ("  - name: r\n    kind: renewal_window\n    days: []\n", 5, "triggers[0].days",
+         "a list of days"),
+        ("  - name: x\n    when: segment > 1\n", 4, "triggers[0].when", "segment holds text"),
     ],
 )  # fmt: skip
 def test_errors_name_file_line_and_field(body: str, line: int, field: str, says: str) -> None:
@@ -129,6 +138,11 @@ def test_suppressions_cover_accounts_and_segments_until_a_day() -> None:
     assert not found.suppressed("a1", "enterprise", date(2026, 7, 1))
     assert found.suppressed("a2", "smb", date(2026, 1, 1))
     assert not found.suppressed("a2", "mid-market", date(2026, 1, 1))
+    with pytest.raises(TriggerError, match="suppress: a list"):
+        parse_triggers("version: 1\nsuppress: 5\ntriggers:\n  - {name: x, when: seats > 1}\n")
+    with pytest.raises(TriggerError, match="until: a date"):
+        parse_triggers("version: 1\nsuppress:\n  - {account: a, until: 2026-01-01T00:00:00}\n"
+                       "triggers:\n  - {name: x, when: seats > 1}\n")  # fmt: skip
     with pytest.raises(TriggerError, match="say which account or segment"):
         parse_triggers("version: 1\nsuppress:\n  - {until: 2026-01-01}\ntriggers:\n"
                        "  - {name: x, when: seats > 1}\n")  # fmt: skip
@@ -163,6 +177,24 @@ def test_for_days_cooldown_and_muting(held: list[bool], for_days: int, cooldown:
     assert all(b - a >= cooldown for a, b in itertools.pairwise(fired))
     episodes = len(_rising_edges(held))
     assert len(fired) <= episodes
+
+
+def test_renewal_windows_are_bands_so_only_the_window_entered_fires() -> None:
+    found = parse_triggers("version: 1\ntriggers:\n"
+                           "  - {name: r, kind: renewal_window, days: [30, 120, 60]}\n")  # fmt: skip
+    windows = {t.name: t.condition for t in found.triggers}
+    inside = {name: c.row({"days_to_renewal": 20}) for name, c in windows.items()}
+    assert inside == {"r-120": False, "r-60": False, "r-30": True}
+    assert [n for n, c in windows.items() if c.row({"days_to_renewal": 100})] == ["r-120"]
+
+
+def test_a_day_fires_once_and_an_earlier_day_changes_nothing() -> None:
+    episode = Episode()
+    assert episode.step(10, True) and not episode.step(10, False) and not episode.step(10, True)
+    assert not episode.step(9, True)  # history: ignored, the state stays
+    assert episode.last_day == 10
+    live = Episode()
+    assert live.step(1, True, gaps_clear=False) and not live.step(30, True, gaps_clear=False)
 
 
 def test_a_missing_day_ends_an_episode() -> None:
@@ -230,7 +262,7 @@ def test_trigger_commands_list_and_check(tmp_path: Path, sqlite_cli: Cli) -> Non
 
 def test_frame_evaluation_of_text_and_numbers() -> None:
     frame = pd.DataFrame({"segment": ["smb", None, "enterprise"], "a": [1.0, np.nan, 3.0]})
-    condition = parse("segment = 'smb' or a > 2", NAMES)
+    condition = parse("segment = 'smb' or a > 2", NAMES, ["segment"])
     assert list(condition.frame(frame)) == [True, False, True]
 
 

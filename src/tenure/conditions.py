@@ -26,7 +26,7 @@ import pandas as pd
 from tenure.configfile import suggest
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<number>-?\d+(?:\.\d+)?)|(?P<string>'[^']*'|\"[^\"]*\")"
+    r"\s*(?:(?P<number>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)|(?P<string>'[^']*'|\"[^\"]*\")"
     r"|(?P<op><=|>=|!=|==|<|>|=)|(?P<punct>[()\[\],])|(?P<name>[A-Za-z_][A-Za-z0-9_.]*))"
 )
 _OPS: dict[str, Callable[[Any, Any], Any]] = {
@@ -174,9 +174,11 @@ class Condition:
         return self.tree.frame(data)
 
 
-def parse(text: str, vocabulary: Iterable[str]) -> Condition:
-    """Parse ``text`` against the names in ``vocabulary``; ConditionError points at the problem."""
-    parser = _Parser(text, tokens(text), frozenset(vocabulary))
+def parse(text: str, vocabulary: Iterable[str], text_names: Iterable[str] = ()) -> Condition:
+    """Parse ``text`` against the names in ``vocabulary`` (those in ``text_names`` hold text and
+    compare with ``=``, ``!=`` and ``in`` only; the others hold numbers); ConditionError points at
+    the problem."""
+    parser = _Parser(text, tokens(text), frozenset(vocabulary), frozenset(text_names))
     tree = parser.expression()
     parser.expect_end()
     return Condition(text, tuple(dict.fromkeys(parser.names)), tree)
@@ -185,8 +187,12 @@ def parse(text: str, vocabulary: Iterable[str]) -> Condition:
 class _Parser:
     """Recursive descent: or binds loosest, then and, then not, then one comparison."""
 
-    def __init__(self, text: str, found: Sequence[Token], vocabulary: frozenset[str]) -> None:
+    def __init__(
+        self, text: str, found: Sequence[Token], vocabulary: frozenset[str],
+        text_names: frozenset[str] = frozenset(),
+    ) -> None:  # fmt: skip
         self.text, self.tokens, self.vocabulary = text, list(found), vocabulary
+        self.text_names = text_names
         self.at = 0
         self.names: list[str] = []
 
@@ -234,15 +240,32 @@ class _Parser:
         name = self.name()
         token = self.take()
         if token.kind == "op":
-            return Compare(name, token.text, self.value())
+            value_at = self.peek()
+            value = self.value()
+            self.check_type(name, value, value_at, token.text)
+            return Compare(name, token.text, value)
         if token.kind == "name" and token.text.lower() == "in":
-            return Within(name, self.values())
+            value_at = self.peek()
+            values = self.values()
+            for value in values:
+                self.check_type(name, value, value_at, "=")
+            return Within(name, values)
         if token.kind == "name" and token.text.lower() == "is":
             negate = self.word("not")
             if not self.word("missing"):
                 raise self.fail(self.peek(), "expected 'missing' after 'is'")
             return Not(Missing(name)) if negate else Missing(name)
         raise self.fail(token, f"expected a comparison after {name} (<, <=, =, !=, >=, >, in, is)")
+
+    def check_type(self, name: str, value: Value, at: Token, op: str) -> None:
+        """Text names take 'text' with =, != or in; number names take numbers (or true/false)."""
+        if name in self.text_names:
+            if not isinstance(value, str):
+                raise self.fail(at, f"{name} holds text: compare it with 'quoted text'")
+            if op not in ("=", "==", "!="):
+                raise self.fail(at, f"{name} holds text: use =, != or in, not {op}")
+        elif isinstance(value, str):
+            raise self.fail(at, f"{name} holds a number, not text")
 
     def name(self) -> str:
         token = self.take()

@@ -208,9 +208,11 @@ def _raise_alerts(
 
     try:
         triggers = triggers_in_force(tenure.settings.triggers)
+        return after_import(tenure.store, triggers, live, accounts), ""
     except TriggerError as err:
         return [], str(err)
-    return after_import(tenure.store, triggers, live, accounts), ""
+    except Exception as err:  # the import is in: a trigger failing must not hide its report
+        return [], f"{err.__class__.__name__}: {err}"
 
 
 def render_import(report: ImportReport, brief: bool = False) -> None:

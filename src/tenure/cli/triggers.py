@@ -20,6 +20,7 @@ from tenure.cli import (
     out,
     step_progress,
 )
+from tenure.settings import load as load_settings
 
 if TYPE_CHECKING:
     from tenure.triggers.definitions import TriggerSet
@@ -48,7 +49,7 @@ def triggers_list(ctx: typer.Context, path: FileOption = None, as_json: JsonOpti
     """The triggers in force (or in --file), each with its condition, severity and playbook."""
     if ctx.invoked_subcommand is not None:
         return
-    found = _load(path, as_json)
+    found = _load(path, as_json) if path else _in_force(load_settings().triggers, as_json)
     if as_json:
         emit_json({"version": found.version, "file": found.origin,
                    "triggers": [t.to_dict() for t in found.triggers]})  # fmt: skip
@@ -90,8 +91,8 @@ def triggers_replay(
     how many of those accounts then churned or renewed."""
     from tenure.triggers.replay import replay
 
-    found = _load(path, as_json)
     with opened(db, as_json) as tenure, step_progress(not as_json) as step:
+        found = _load(path, as_json) if path else _in_force(tenure.settings.triggers, as_json)
         try:
             done = replay(tenure.store, found, start.date(), end.date(), outcome_days,
                           labelled(step, "replay"))  # fmt: skip

@@ -2,9 +2,9 @@
 
 Assembled from the record as of the alert's day (``tenure alerts show ID``):
 the account (name, segment, owner), why (the trigger, its condition and the values that met it,
-and the health score's explanation over the 30 days before), the key contacts by persona (active
-first), open tickets, the next renewal and the ARR in force, the latest touchpoints, and the
-suggested playbook.
+and the health score's explanation over the 30 days before), the key contacts by persona (as the
+record holds them now: active first, sponsors and champions before end users), open tickets, the
+next renewal and the paid ARR in force, the latest touchpoints, and the suggested playbook.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, and_, case, or_, select
 
 from tenure.health.scoring import RegisteredModel, explain_account
 from tenure.store import Store
@@ -21,6 +21,17 @@ from tenure.triggers.definitions import Trigger
 from tenure.triggers.replay import Alert
 
 CONTACTS, TICKETS, TOUCHPOINTS = 10, 5, 5
+PERSONAS = (
+    "executive_sponsor",
+    "champion",
+    "economic_buyer",
+    "business_unit_leader",
+    "procurement",
+    "finance",
+    "it",
+    "power_user",
+    "end_user",
+)  # who a CSM needs first
 EXPLAIN_DAYS = 30
 
 
@@ -75,10 +86,11 @@ def _explanation(store: Store, alert: Alert, registered: RegisteredModel) -> dic
 
 def _contacts(connection: Connection, account: str) -> list[dict[str, Any]]:
     t = KIND_TABLES["contacts"]
+    rank = case({p: i for i, p in enumerate(PERSONAS)}, value=t.c.persona, else_=len(PERSONAS))
     query = (
         select(t.c.name, t.c.email, t.c.title, t.c.persona, t.c.status)
         .where(t.c.account_id == account)
-        .order_by((t.c.status == "left").asc(), t.c.persona, t.c.name)
+        .order_by((t.c.status == "left").asc(), rank, t.c.name)
         .limit(CONTACTS)
     )
     return [_plain(row) for row in connection.execute(query)]
@@ -104,9 +116,10 @@ def _renewal(connection: Connection, account: str, day: date) -> dict[str, Any]:
                     or_(t.c.end_date.is_(None), t.c.end_date > day))  # fmt: skip
     rows = connection.execute(select(t.c.arr, t.c.renewal_date, t.c.end_date, t.c.is_trial)
                               .where(in_force)).all()  # fmt: skip
-    dates = [r.renewal_date or r.end_date for r in rows if (r.renewal_date or r.end_date)]
-    arr = sum(float(r.arr or 0) for r in rows if not r.is_trial)
-    upcoming = min((d for d in dates if d >= day), default=None)
+    paid = [r for r in rows if not r.is_trial]  # as the days_to_renewal signal counts them
+    dates = [r.renewal_date or r.end_date for r in paid if (r.renewal_date or r.end_date)]
+    arr = sum(float(r.arr or 0) for r in paid)
+    upcoming = min((d for d in dates if d > day), default=None)
     return {"arr_in_force": round(arr, 2), "next_renewal": upcoming.isoformat() if upcoming else None,
             "days_to_renewal": (upcoming - day).days if upcoming else None}  # fmt: skip
 

@@ -15,7 +15,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -59,6 +59,14 @@ class Kind:
     help: str
 
 
+def _window(p: dict[str, Any]) -> str:
+    """Renewal within ``days``; in a list of windows, only until the next narrower one begins
+    (so an account 20 days out is in the 30-day window, not in all four)."""
+    within = f"days_to_renewal <= {p['days']}"
+    narrower = p.get("_narrower")
+    return within if narrower is None else f"{within} and days_to_renewal > {narrower}"
+
+
 def _kinds() -> dict[str, Kind]:
     silent = ("usage_trend_14d <= {threshold} and (open_tickets = 0 or open_tickets is missing) "
               "and (touchpoints_30d = 0 or touchpoints_30d is missing) "
@@ -77,9 +85,9 @@ def _kinds() -> dict[str, Kind]:
              "risk", "high", "The newest logistic churn model's probability at or above `above`."),
         Kind("silent_churn", lambda p: silent.format(**p), {"threshold": -0.3}, "risk", "high",
              "Usage decay with no open ticket, ticket spike or touchpoint in 30 days."),
-        Kind("renewal_window", lambda p: f"days_to_renewal <= {p['days']}", {"days": 90},
-             "renewal", "medium", "The next renewal is `days` days away or less (a list: one "
-             "trigger per window, e.g. [120, 90, 60, 30])."),
+        Kind("renewal_window", _window, {"days": 90}, "renewal", "medium",
+             "The next renewal is `days` days away or less (a list: one trigger per window, e.g. "
+             "[120, 90, 60, 30], each holding until the next narrower window begins)."),
         Kind("nps_detractor", lambda p: "detractor = 1", {}, "risk", "medium",
              "The latest NPS answer is a detractor (6 or lower)."),
         Kind("payment_failure", lambda p: "failed_payments_7d > 0", {}, "risk", "high",
@@ -181,6 +189,10 @@ class _Reader:
 
     def read(self, data: object, text: str) -> TriggerSet:
         root = self.table(data, "", _TOP_KEYS, ("version", "triggers"))
+        if not isinstance(root["version"], int | str) or isinstance(root["version"], bool):
+            raise self.fail(
+                "version", f"a whole number or a version like '2.1', got {kind_of(root['version'])}"
+            )
         version = str(root["version"])
         cooldown = self.whole(root.get("cooldown_days", 14), "cooldown_days")
         items = root["triggers"]
@@ -188,20 +200,22 @@ class _Reader:
             raise self.fail("triggers", f"a list of triggers, got {kind_of(items)}")
         triggers: list[Trigger] = []
         for i, item in enumerate(items):
-            triggers += self.trigger(item, f"triggers[{i}]", cooldown)
-        self.unique(triggers)
-        suppress = tuple(self.suppression(s, f"suppress[{i}]")
-                         for i, s in enumerate(root.get("suppress") or []))  # fmt: skip
+            made = self.trigger(item, f"triggers[{i}]", cooldown)
+            self.unique(triggers, made, f"triggers[{i}].name")
+            triggers += made
+        listed = root.get("suppress") or []
+        if not isinstance(listed, list):
+            raise self.fail("suppress", f"a list of accounts or segments, got {kind_of(listed)}")
+        suppress = tuple(self.suppression(s, f"suppress[{i}]") for i, s in enumerate(listed))
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         return TriggerSet(version, str(root.get("description") or ""), tuple(triggers),
                           suppress, self.origin, digest)  # fmt: skip
 
-    def unique(self, triggers: list[Trigger]) -> None:
-        seen: set[str] = set()
-        for i, t in enumerate(triggers):
+    def unique(self, earlier: list[Trigger], made: list[Trigger], path: str) -> None:
+        seen = {t.name for t in earlier}
+        for t in made:
             if t.name in seen:
-                raise self.fail(f"triggers[{i}].name", f"{t.name!r} is given twice")
-            seen.add(t.name)
+                raise self.fail(path, f"{t.name!r} is given twice")
 
     def trigger(self, item: object, path: str, cooldown: int) -> list[Trigger]:
         table = self.table(item, path, _TRIGGER_KEYS, ("name",))
@@ -234,8 +248,13 @@ class _Reader:
             "description": str(table.get("description") or (kind.help if kind else "")),
         }  # fmt: skip
         if windows is not None:
-            return [self.built(f"{name}-{d}", kind, {**params, "days": d}, path, base)
-                    for d in windows]  # fmt: skip
+            if not windows or not _number(windows):
+                raise self.fail(join(path, "days"), f"a list of days, got {kind_of(windows)}")
+            ordered = sorted(windows, reverse=True)
+            bands = [(d, ordered[i + 1] if i + 1 < len(ordered) else None)
+                     for i, d in enumerate(ordered)]  # fmt: skip
+            return [self.built(f"{name}-{d}", kind, {**params, "days": d, "_narrower": nxt}, path, base)
+                    for d, nxt in bands]  # fmt: skip
         return [self.built(name, kind, params, path, base, table.get("when"))]
 
     def built(
@@ -250,7 +269,7 @@ class _Reader:
         if not isinstance(text, str) or not text.strip():
             raise self.fail(where, f"a condition, got {kind_of(text)}")
         try:
-            condition = parse(text, self.vocabulary)
+            condition = parse(text, self.vocabulary, ATTRIBUTES)
         except ConditionError as err:
             raise self.fail(where, str(err)) from None
         return Trigger(name, kind.name if kind else "custom", condition, **base)
@@ -260,7 +279,7 @@ class _Reader:
         if "account" not in table and "segment" not in table:
             raise self.fail(path, "say which account or segment to keep quiet")
         until = table["until"]
-        if not isinstance(until, date):
+        if not isinstance(until, date) or isinstance(until, datetime):
             raise self.fail(join(path, "until"), f"a date (YYYY-MM-DD), got {kind_of(until)}")
         return Suppression(
             None if table.get("account") is None else str(table["account"]),

@@ -10,19 +10,29 @@ walks the same episodes over history without storing anything.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, text
 
-from tenure.health.scoring import LiveScores, active_model, day_number, from_day_number
+from tenure.health.scoring import (
+    AS_OF,
+    LiveScores,
+    active_model,
+    day_number,
+    from_day_number,
+    signal_rows,
+)
 from tenure.store import Store
 from tenure.store.tables import alerts, trigger_state
 from tenure.triggers.definitions import Trigger, TriggerSet, default_triggers, load_triggers
 from tenure.triggers.episodes import Episode
 from tenure.triggers.replay import Alert, add_fields, daily_values
+
+LOCK_KEY = 74_201_001  # PostgreSQL advisory lock: one trigger evaluation at a time
+HISTORY_DAYS = 7  # health_band_change_7d compares with the band this many days before
 
 
 def triggers_in_force(path: str) -> TriggerSet:
@@ -30,19 +40,33 @@ def triggers_in_force(path: str) -> TriggerSet:
     return load_triggers(Path(path)) if path else default_triggers()
 
 
-def evaluate(store: Store, triggers: TriggerSet, frame: pd.DataFrame) -> list[Alert]:
-    """Step every trigger on ``frame`` (one row per account and day, days ascending per
-    account); store the episodes and the alerts raised; the alerts."""
+def evaluate(
+    store: Store, triggers: TriggerSet, frame: pd.DataFrame, step_from: int | None = None
+) -> list[Alert]:
+    """Step every trigger on ``frame`` (one row per account and day; rows before ``step_from``
+    only give history, such as the health band 7 days before); store the episodes and the
+    alerts raised; the alerts."""
     if frame.empty:
         return []
     add_fields(store, frame, active_model(store), triggers)
+    if step_from is not None:
+        frame = frame[frame["day"] >= step_from]
     frame = frame.sort_values(["account_id", "day"])
     accounts = sorted(frame["account_id"].unique())
     with store.transaction() as connection:
+        _serialise(connection)
         states = _states(connection, accounts)
         raised = [a for t in triggers.triggers for a in _step(t, frame, states, triggers)]
-        _save(connection, states, raised, triggers.digest)
+        _save(connection, states, raised, triggers)
     return raised
+
+
+def _serialise(connection: Connection) -> None:
+    """One evaluation at a time: an import and the daily run must not step the same episode
+    twice. SQLite's writers already queue (BEGIN IMMEDIATE); PostgreSQL takes a lock held to the
+    end of the transaction."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
 
 
 def _step(
@@ -58,7 +82,7 @@ def _step(
         episode = states.setdefault((account, trigger.name), Episode())
         muted = triggers.suppressed(account, row.get("segment"), day)
         if episode.step(int(row["day"]), bool(holds), trigger.for_days, trigger.cooldown_days,
-                        muted):  # fmt: skip
+                        muted, gaps_clear=False):  # fmt: skip
             values = {n: _plain(row.get(n)) for n in trigger.condition.names}
             raised.append(Alert(trigger.name, account, day, trigger.severity, trigger.direction,
                                 trigger.playbook, values))  # fmt: skip
@@ -92,7 +116,7 @@ def _day(number: int | None) -> date | None:
 
 def _save(
     connection: Connection, states: dict[tuple[str, str], Episode], raised: list[Alert],
-    digest: str,
+    triggers: TriggerSet,
 ) -> None:  # fmt: skip
     accounts = sorted({a for a, _ in states})
     connection.execute(delete(trigger_state).where(trigger_state.c.account_id.in_(accounts)))
@@ -104,18 +128,26 @@ def _save(
     if rows:
         connection.execute(insert(trigger_state), rows)
     now = datetime.now(UTC).replace(tzinfo=None)
+    conditions = {t.name: t.condition.text for t in triggers.triggers}
     if raised:
         connection.execute(insert(alerts), [
             {"trigger": a.trigger, "account_id": a.account_id, "day": a.day,
              "severity": a.severity, "direction": a.direction, "playbook": a.playbook,
-             "values": a.values, "status": "open", "raised_at": now, "triggers_digest": digest}
+             "condition": conditions[a.trigger], "values": a.values, "status": "open",
+             "raised_at": now, "triggers_digest": triggers.digest}
             for a in raised
         ])  # fmt: skip
 
 
 def run(store: Store, triggers: TriggerSet, day: date) -> list[Alert]:
     """The daily evaluation (run it on a schedule): every customer as of ``day``."""
-    return evaluate(store, triggers, daily_values(store, active_model(store), day, day, None))
+    first = day - timedelta(days=HISTORY_DAYS if _needs_history(triggers) else 0)
+    frame = daily_values(store, active_model(store), first, day, None)
+    return evaluate(store, triggers, frame, step_from=day_number(day))
+
+
+def _needs_history(triggers: TriggerSet) -> bool:
+    return "health_band_change_7d" in triggers.names()
 
 
 def after_import(
@@ -123,14 +155,24 @@ def after_import(
 ) -> list[Alert]:
     """After an import has updated ``accounts``' live scores: their triggers, on the signals the
     incremental engine just computed."""
+    touched = set(accounts)
     rows = [
         {"account_id": account, "day": day, **signals}
         for account, (day, signals) in scores.latest.items()
-        if account in set(accounts)
+        if account in touched
     ]
     customers = [r for r in rows if not (r.get("subscriptions_started")
                                          and not r.get("subscriptions_in_force"))]  # fmt: skip
-    return evaluate(store, triggers, pd.DataFrame(customers)) if customers else []
+    if not customers:
+        return []
+    frame = pd.DataFrame(customers)
+    first = int(frame["day"].min())
+    if _needs_history(triggers):  # the band a week before, from the batch engine
+        earlier = signal_rows(store, scores.catalog, sorted({int(d) - HISTORY_DAYS for d in frame["day"]}),
+                              sorted(frame["account_id"].unique()))  # fmt: skip
+        frame = pd.concat([pd.DataFrame(earlier).rename(columns={AS_OF: "day"}), frame],
+                          ignore_index=True)  # fmt: skip
+    return evaluate(store, triggers, frame, step_from=first)
 
 
 def open_alerts(
@@ -155,5 +197,8 @@ def alert_with_context(store: Store, alert_id: int, triggers: TriggerSet) -> dic
     found = dict(row._mapping)
     alert = Alert(found["trigger"], found["account_id"], found["day"], found["severity"],
                   found["direction"], found["playbook"], found["values"])  # fmt: skip
-    trigger = next((t for t in triggers.triggers if t.name == alert.trigger), None)
-    return found | {"context": assemble(store, alert, trigger, active_model(store))}
+    trigger = next((t for t in triggers.triggers
+                    if t.name == alert.trigger and t.condition.text == found["condition"]), None)  # fmt: skip
+    context = assemble(store, alert, trigger, active_model(store))
+    context["why"]["when"] = found["condition"]  # as it was when the alert was raised
+    return found | {"context": context}

@@ -113,6 +113,8 @@ def replay(
     registered = active_model(store)
     lead = 7 if "health_band_change_7d" in triggers.names() else 0
     frame = daily_values(store, registered, start - timedelta(days=lead), end, progress)
+    if frame.empty:
+        raise ValueError(f"no customers between {start} and {end}")
     add_fields(store, frame, registered, triggers)
     frame = frame[frame["day"] >= day_number(start)].reset_index(drop=True)
     outcomes = _outcomes(store)
