@@ -597,9 +597,32 @@ def demo_command(
             out.print(f"{mover.account_id}: {mover.before.score} -> {mover.after.score}  "
                       f"{mover.text}", markup=False, highlight=False)  # fmt: skip
     render_proof(report, out_dir)
+    render_demo_alerts(report)
     out.print(
         f"\nStored in {database}. Next: [bold]tenure explain ACCOUNT[/], [bold]tenure detect[/], "
         "[bold]tenure train[/], [bold]tenure forecast[/], [bold]tenure readiness[/]."
+    )
+
+
+def render_demo_alerts(report: DemoReport) -> None:
+    """What the default triggers raised on the demo's last day, most severe first."""
+    from tenure.cli.triggers import render_alerts
+
+    if not report.alerts:
+        return
+    counts: dict[str, int] = {}
+    for alert in report.alerts:
+        counts[alert.trigger] = counts.get(alert.trigger, 0) + 1
+    day = report.alerts[0].day
+    out.print(f"\n[bold]Alerts on {day}[/] (the default triggers' first evaluation: every "
+              f"condition that holds raises one): {len(report.alerts)}, "
+              + ", ".join(f"{name} {n}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1])))  # fmt: skip
+    order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+    worst = sorted(report.alerts, key=lambda a: (order[a.severity], a.trigger, a.account_id))[:8]
+    render_alerts([a.to_dict() for a in worst])
+    out.print(
+        "See them all with [bold]tenure alerts[/] and one with its context with "
+        "[bold]tenure alerts show ID[/]."
     )
 
 

@@ -18,6 +18,7 @@ from tenure.store import Store
 
 if TYPE_CHECKING:
     from tenure.churn.backtest import Backtest
+    from tenure.triggers.replay import Alert
 
 Step = Callable[[str, int, int], None]
 
@@ -34,6 +35,7 @@ class DemoReport:
     movers: list[Explanation] = field(default_factory=list)
     proof: Backtest | None = None  # does the score predict churn? (None: too little history)
     proof_note: str = ""
+    alerts: list[Alert] = field(default_factory=list)  # raised by the default triggers
 
     def as_dict(self) -> dict[str, Any]:
         imports = [
@@ -50,7 +52,8 @@ class DemoReport:
             }
         proof = None if self.proof is None else self.proof.to_dict()
         return {"files": self.files, "imports": imports, "summary": summary, "health": health,
-                "backtest": proof, "backtest_note": self.proof_note}  # fmt: skip
+                "backtest": proof, "backtest_note": self.proof_note,
+                "alerts": [a.to_dict() for a in self.alerts]}  # fmt: skip
 
 
 def load_demo(
@@ -73,7 +76,21 @@ def load_demo(
     report.summary = summarise(store, as_of=last_day(spec))
     _score(store, spec, out_dir, report, step)
     _prove(store, out_dir, report, step)
+    _raise_alerts(store, spec, report, step)
     return report
+
+
+def _raise_alerts(store: Store, spec: PortfolioSpec, report: DemoReport, step: Step | None) -> None:
+    """The default triggers, evaluated on the portfolio's last day (a first evaluation: every
+    condition that holds that day raises its alert), stored in the inbox."""
+    from tenure.triggers.definitions import default_triggers
+    from tenure.triggers.live import run
+
+    if step:
+        step("evaluate triggers", 0, 1)
+    report.alerts = run(store, default_triggers(), last_day(spec))
+    if step:
+        step("evaluate triggers", 1, 1)
 
 
 PROOF_FOLDS = 6
