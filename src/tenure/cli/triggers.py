@@ -156,13 +156,16 @@ def render_alerts(rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     table = Table(title_justify="left")
+    ids = all("alert_id" in a for a in rows)  # stored alerts have ids; a replay's do not
     for column in ("id", "day", "account", "trigger", "severity", "playbook", "values"):
-        table.add_column(column)
+        if column != "id" or ids:
+            table.add_column(column)
     for a in rows:
         values = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                            for k, v in a["values"].items())  # fmt: skip
-        table.add_row(str(a.get("alert_id", "-")), str(a["day"]), a["account_id"], a["trigger"],
-                      a["severity"], a["playbook"] or "-", values)  # fmt: skip
+        cells = [str(a["day"]), a["account_id"], a["trigger"], a["severity"], a["playbook"] or "-",
+                 values]  # fmt: skip
+        table.add_row(*([str(a["alert_id"])] if ids else []), *cells)
     out.print(table)
 
 
