@@ -336,3 +336,16 @@ def test_an_alert_comes_with_its_context(own: Cli) -> None:
     statuses = [c["status"] for c in context["contacts"]]
     assert statuses == sorted(statuses, key=lambda s: s == "left")  # active people first
     assert own.json("alerts", "show", "99999", code=1) == {"error": "no alert 99999"}
+
+
+def test_alerts_are_raised_and_listed_on_every_backend(cli: Cli, tmp_path: Path) -> None:
+    """The demo's trigger evaluation stores episodes and alerts in SQLite and PostgreSQL alike
+    (PostgreSQL takes the advisory lock); running the same day again raises nothing."""
+    data = cli.json("demo", "--accounts", "20", "--months", "8", "--out", tmp_path / "d")
+    raised = data["alerts"]
+    assert raised
+    inbox = cli.json("alerts", "--limit", "1000")["alerts"]
+    assert len(inbox) == len(raised)
+    assert cli.json("triggers", "run", "--as-of", raised[0]["day"])["alerts"] == []
+    shown = cli.json("alerts", "show", str(inbox[0]["alert_id"]))
+    assert shown["context"]["account"]["account_id"] == inbox[0]["account_id"]
