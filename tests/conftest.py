@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,3 +149,10 @@ def portfolio(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def portfolio_url(root: Path) -> str:
     return f"sqlite:///{root / 'tenure.db'}"
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """The portfolio's SQLite database (with its write-ahead log) copied into ``target``."""
+    for name in ("tenure.db", "tenure.db-wal", "tenure.db-shm"):
+        if (source / name).exists():
+            shutil.copy(source / name, target / name)

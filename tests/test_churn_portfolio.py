@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -14,7 +13,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from conftest import Cli
+from conftest import Cli, copy_database
 from conftest import portfolio_url as _url
 from tenure.churn.training import prepare
 from tenure.health import load_model
@@ -29,7 +28,7 @@ CONTENDERS = {"health score", "baseline", "logistic", "boosting", "time-to-churn
 def trained_root(portfolio: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the portfolio with the churn models trained (the shared one stays untrained)."""
     root = tmp_path_factory.mktemp("trained")
-    _copy_database(portfolio, root)
+    copy_database(portfolio, root)
     (root / "train.json").write_text(json.dumps(Cli(_url(root)).json("train", "--folds", "4")))
     return root
 
@@ -40,16 +39,10 @@ def trained(trained_root: Path) -> dict[str, Any]:
     return data
 
 
-def _copy_database(source: Path, target: Path) -> None:
-    for name in ("tenure.db", "tenure.db-wal", "tenure.db-shm"):
-        if (source / name).exists():
-            shutil.copy(source / name, target / name)
-
-
 @pytest.fixture
 def copy(portfolio: Path, tmp_path: Path) -> Iterator[Store]:
     """A private copy of the portfolio's database, for tests that add records."""
-    _copy_database(portfolio, tmp_path)
+    copy_database(portfolio, tmp_path)
     store = Store(_url(tmp_path))
     yield store
     store.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import Cli, portfolio_url
+from conftest import Cli, copy_database, portfolio_url
 from tenure.conditions import ConditionError, parse
 from tenure.triggers.definitions import (
     KINDS,
@@ -272,9 +271,7 @@ def test_frame_evaluation_of_text_and_numbers() -> None:
 @pytest.fixture
 def own(portfolio: Path, tmp_path: Path) -> Cli:
     """A private copy of the portfolio, for tests that store alerts."""
-    for name in ("tenure.db", "tenure.db-wal", "tenure.db-shm"):
-        if (portfolio / name).exists():
-            shutil.copy(portfolio / name, tmp_path / name)
+    copy_database(portfolio, tmp_path)
     return Cli(portfolio_url(tmp_path))
 
 

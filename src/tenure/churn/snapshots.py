@@ -24,7 +24,7 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from tenure.health.model import HealthModel
-from tenure.health.score import score
+from tenure.health.score import HealthScore, score
 from tenure.health.scoring import (
     AS_OF,
     RegisteredModel,
@@ -41,6 +41,7 @@ STABLE_ATTRIBUTES = ("segment", "industry", "region")  # taken as known at every
 CONTEXT_SIGNALS = ("subscriptions_in_force", "subscriptions_started")  # eligibility, not inputs
 OUTCOMES = {"churn": ("churned",), "contraction": ("contracted", "churned")}
 WARM_UP_DAYS = 90  # the first snapshot is this long after the first usage: windows need history
+FEW_ACCOUNTS = 1_000  # up to this many accounts are read by id (an import's), more in one pass
 MAX_CATEGORIES = 12  # a text attribute with more distinct values is not offered as an input
 META = ("account_id", "day", "snapshot", "segment", "arr", "health_score", "event_day", "label")
 
@@ -185,14 +186,18 @@ def build(
     )  # fmt: skip
 
 
-def account_attributes(store: Store) -> pd.DataFrame:
-    """Every account's stored attributes as they are now, custom ones as columns of their own."""
+def account_attributes(store: Store, accounts: Sequence[str] | None = None) -> pd.DataFrame:
+    """The stored attributes of every account (or of ``accounts``) as they are now, custom ones
+    as columns of their own."""
     table = KIND_TABLES["accounts"]
     skip = ("created_at", "name", "domains", "parent_account_id")
     names = [c.name for c in table.columns if c.name not in skip and not c.name.startswith("_")]
+    query = select(*[table.c[n] for n in names])
+    if accounts is not None and len(accounts) <= FEW_ACCOUNTS:  # more: one pass reads them all
+        query = query.where(table.c.account_id.in_(accounts))
     with store.engine.connect() as connection:
-        rows = connection.execute(select(*[table.c[n] for n in names])).all()
-    frame = pd.DataFrame([_flatten(row._mapping) for row in rows])
+        flat = [_flatten(row._mapping) for row in connection.execute(query)]
+    frame = pd.DataFrame(flat) if flat else pd.DataFrame(columns=["account_id"])
     for name in STABLE_ATTRIBUTES:
         if name not in frame:
             frame[name] = None
@@ -224,16 +229,24 @@ def _label(frame: pd.DataFrame, outcomes: dict[str, np.ndarray], horizon: int, e
     frame["label"] = np.where(known, came.astype(float), np.nan)
 
 
+def health_of(
+    frame: pd.DataFrame, model: HealthModel, attributes: Sequence[str]
+) -> list[HealthScore]:
+    """The health score of each row (an account's signals as of ``day``) under ``model``, with
+    the row's ``attributes`` choosing the variant."""
+    return [
+        score(model, row["account_id"], from_day_number(int(row["day"])), row,
+              {name: row.get(name) for name in attributes})
+        for row in frame.to_dict("records")
+    ]  # fmt: skip
+
+
 def add_health(frame: pd.DataFrame, model: HealthModel, column: str = "health_score") -> None:
     """The health score of each snapshot under ``model`` (into ``column``, and its components
     into ``health:<component>``), from stable attributes only."""
-    scores, parts = [], []
-    for row in frame.to_dict("records"):
-        attributes = {name: row.get(name) for name in STABLE_ATTRIBUTES}
-        s = score(model, row["account_id"], from_day_number(int(row["day"])), row, attributes)
-        scores.append(s.score)
-        parts.append({f"health:{c.name}": c.score for c in s.components})
-    frame[column] = pd.array(scores, dtype="Float64").astype(float)
+    found = health_of(frame, model, STABLE_ATTRIBUTES)
+    parts = [{f"health:{c.name}": c.score for c in s.components} for s in found]
+    frame[column] = pd.array([s.score for s in found], dtype="Float64").astype(float)
     if column != "health_score":
         return
     components = pd.DataFrame(parts, index=frame.index, dtype=float)

@@ -21,7 +21,7 @@ from tenure.churn import registry
 from tenure.churn.metrics import Interval, interval
 from tenure.churn.snapshots import as_of_day, input_frame, stable_attributes
 from tenure.configfile import suggest as _suggest
-from tenure.health.score import HealthScore, score
+from tenure.health.score import HealthScore, is_customer, score
 from tenure.health.scoring import account_signals, active_model, latest_day
 from tenure.store import Store
 
@@ -105,7 +105,7 @@ def whatif(
     attributes = stable_attributes(store, account)
     day = as_of_day(store, as_of or latest_day(store, registered))
     before = account_signals(store, registered, account, day)
-    if before.get("subscriptions_started") and not before.get("subscriptions_in_force"):
+    if not is_customer(before):
         raise ValueError(
             f"account {account!r} is not a customer on {day}: no subscription in force"
         )

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from tenure.health.score import is_customer
 from tenure.health.scoring import (
     RegisteredModel,
     day_number,
@@ -95,7 +96,7 @@ RULES: tuple[tuple[str, str, Callable[[Signals, Signals], str | None]], ...] = (
 
 def detect(account: str, now: Signals, before: Signals) -> list[Detection]:
     """Every rule that holds for one account (none for an account that is not a customer)."""
-    if now.get("subscriptions_started") and not now.get("subscriptions_in_force"):
+    if not is_customer(now):
         return []
     found = []
     for kind, direction, rule in RULES:

@@ -90,6 +90,12 @@ class HealthScore:
         return data
 
 
+def is_customer(signals: Mapping[str, Any]) -> bool:
+    """An account that has had subscriptions is a customer only while one is in force (accounts
+    without any subscription data count as customers)."""
+    return not (signals.get("subscriptions_started") and not signals.get("subscriptions_in_force"))
+
+
 def score(
     model: HealthModel,
     account_id: str,
@@ -102,7 +108,7 @@ def score(
     An account that has had subscriptions but has none in force that day is not a customer then:
     it gets no score (``not_scored`` says why). Accounts without any subscription data are scored.
     """
-    if signals.get("subscriptions_started") and not signals.get("subscriptions_in_force"):
+    if not is_customer(signals):
         why = "not a customer that day: no subscription in force"
         return HealthScore(account_id, as_of, None, None, model.label, model.digest, "-", (),
                            not_scored=why)  # fmt: skip

@@ -247,11 +247,19 @@ def scores_on(
     tables: dict[str, pa.Table] | None = None,
 ) -> list[HealthScore]:  # fmt: skip
     """Scores of ``accounts`` as of each of ``days``, recomputed from their records."""
+    return [s for _, s in signals_and_scores(store, registered, accounts, days, tables)]
+
+
+def signals_and_scores(
+    store: Store, registered: RegisteredModel, accounts: Sequence[str], days: Sequence[date],
+    tables: dict[str, pa.Table] | None = None,
+) -> list[tuple[dict[str, Any], HealthScore]]:  # fmt: skip
+    """:func:`scores_on`, each score with the signal row it was computed from."""
     cat = registered.catalog()
     tables = tables if tables is not None else load_tables(store, cat, accounts)
     attributes = _attributes(tables)
     rows = signal_rows(store, cat, [day_number(d) for d in days], tables=tables)
-    return [_score_row(registered.model, row, attributes) for row in rows]
+    return [(row, _score_row(registered.model, row, attributes)) for row in rows]
 
 
 def account_signals(
@@ -333,12 +341,9 @@ class LiveScores:
         return scores
 
     def _refresh_in_batch(self, accounts: Sequence[str]) -> list[HealthScore]:
-        day = day_number(today())
-        tables = load_tables(self.store, self.catalog, accounts)
-        rows = signal_rows(self.store, self.catalog, [day], tables=tables)
-        attributes = _attributes(tables)
-        scores = [_score_row(self.registered.model, row, attributes) for row in rows]
-        self.latest.update({r["account_id"]: (day, r) for r in rows})
+        found = signals_and_scores(self.store, self.registered, accounts, [today()])
+        self.latest.update({row["account_id"]: (row[AS_OF], row) for row, _ in found})
+        scores = [s for _, s in found]
         self._store(scores)
         return scores
 

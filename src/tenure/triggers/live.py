@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, delete, insert, select, text
 
+from tenure.health.score import is_customer
 from tenure.health.scoring import (
     AS_OF,
     LiveScores,
@@ -29,7 +30,7 @@ from tenure.store import Store
 from tenure.store.tables import alerts, trigger_state
 from tenure.triggers.definitions import Trigger, TriggerSet, default_triggers, load_triggers
 from tenure.triggers.episodes import Episode
-from tenure.triggers.replay import Alert, add_fields, daily_values
+from tenure.triggers.replay import Alert, add_fields, daily_values, plain
 
 LOCK_KEY = 74_201_001  # PostgreSQL advisory lock: one trigger evaluation at a time
 HISTORY_DAYS = 7  # health_band_change_7d compares with the band this many days before
@@ -83,16 +84,10 @@ def _step(
         muted = triggers.suppressed(account, row.get("segment"), day)
         if episode.step(int(row["day"]), bool(holds), trigger.for_days, trigger.cooldown_days,
                         muted, gaps_clear=False):  # fmt: skip
-            values = {n: _plain(row.get(n)) for n in trigger.condition.names}
+            values = {n: plain(row.get(n)) for n in trigger.condition.names}
             raised.append(Alert(trigger.name, account, day, trigger.severity, trigger.direction,
                                 trigger.playbook, values))  # fmt: skip
     return raised
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):
-        value = value.item()
-    return None if isinstance(value, float) and value != value else value
 
 
 def _states(connection: Connection, accounts: Sequence[str]) -> dict[tuple[str, str], Episode]:
@@ -161,8 +156,7 @@ def after_import(
         for account, (day, signals) in scores.latest.items()
         if account in touched
     ]
-    customers = [r for r in rows if not (r.get("subscriptions_started")
-                                         and not r.get("subscriptions_in_force"))]  # fmt: skip
+    customers = [r for r in rows if is_customer(r)]
     if not customers:
         return []
     frame = pd.DataFrame(customers)

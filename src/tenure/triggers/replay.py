@@ -22,8 +22,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from tenure.churn import registry
-from tenure.churn.snapshots import account_attributes, as_date, input_frame
-from tenure.health.score import score
+from tenure.churn.snapshots import account_attributes, as_date, health_of, input_frame
 from tenure.health.scoring import (
     AS_OF,
     RegisteredModel,
@@ -141,7 +140,7 @@ def daily_values(
     parts = []
     for at in range(0, len(days), CHUNK_DAYS):
         part = engine.compute(tables, days[at : at + CHUNK_DAYS]).to_pandas()
-        started = part["subscriptions_started"].fillna(0) > 0
+        started = part["subscriptions_started"].fillna(0) > 0  # is_customer, on whole columns
         parts.append(part[~started | (part["subscriptions_in_force"].fillna(0) > 0)])
         if progress:
             progress(min(at + CHUNK_DAYS, len(days)), len(days))
@@ -152,7 +151,7 @@ def add_fields(
     store: Store, frame: pd.DataFrame, registered: RegisteredModel, triggers: TriggerSet
 ) -> None:
     """Attributes, calendar terms, and (when read) health and churn probability, as columns."""
-    attributes = account_attributes(store)
+    attributes = account_attributes(store, sorted(frame["account_id"].unique()))
     for name in ATTRIBUTES:
         values = attributes[name] if name in attributes else pd.Series(dtype=object)
         frame[name] = frame["account_id"].map(values)
@@ -177,14 +176,10 @@ def _calendar(frame: pd.DataFrame) -> None:
 
 
 def _health(frame: pd.DataFrame, registered: RegisteredModel) -> None:
-    model, scores, bands = registered.model, [], []
-    for row in frame.to_dict("records"):
-        attributes = {name: row.get(name) for name in ATTRIBUTES}
-        s = score(model, row["account_id"], from_day_number(int(row["day"])), row, attributes)
-        scores.append(s.score)
-        bands.append(BAND_RANK.get(s.band or "", np.nan))
-    frame["health_score"] = pd.array(scores, dtype="Float64").astype(float)
-    frame["health_band_rank"] = np.array(bands, dtype=float)
+    found = health_of(frame, registered.model, ATTRIBUTES)
+    frame["health_score"] = pd.array([s.score for s in found], dtype="Float64").astype(float)
+    frame["health_band_rank"] = np.array([BAND_RANK.get(s.band or "", np.nan) for s in found],
+                                         dtype=float)  # fmt: skip
     before = frame[["account_id", "day", "health_band_rank"]].copy()
     before["day"] += 7
     merged = frame[["account_id", "day"]].merge(before, on=["account_id", "day"], how="left")
@@ -230,14 +225,15 @@ def _run(trigger: Trigger, frame: pd.DataFrame, triggers: TriggerSet) -> tuple[T
         muted = [triggers.suppressed(str(account), segment, from_day_number(int(d))) for d in days]
         for i in alert_days(days, rows["_held"].to_numpy(dtype=bool), trigger.for_days,
                             trigger.cooldown_days, muted):  # fmt: skip
-            values = {n: _plain(rows[n].iloc[i]) for n in trigger.condition.names}
+            values = {n: plain(rows[n].iloc[i]) for n in trigger.condition.names}
             alerts.append(Alert(trigger.name, str(account), from_day_number(int(days[i])),
                                 trigger.severity, trigger.direction, trigger.playbook, values))  # fmt: skip
     tally.alerts, tally.accounts = len(alerts), len({a.account_id for a in alerts})
     return tally, alerts
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A table cell as JSON wants it: a Python number or text, None for missing."""
     if isinstance(value, np.generic):
         value = value.item()
     return None if isinstance(value, float) and np.isnan(value) else value
