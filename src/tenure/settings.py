@@ -46,6 +46,19 @@ SETTINGS: tuple[Setting, ...] = (
         "A trigger file (YAML, see docs/triggers.md) evaluated on every import and by `tenure "
         "triggers run`; empty means the shipped default triggers.",
     ),
+    Setting(
+        "TENURE_ROUTES",
+        "",
+        "A routing file (YAML, see docs/routing.md): where alerts, digests and automated play steps "
+        "are sent (Slack, email, signed webhooks) by owner, segment and severity; empty means the "
+        "in-app inbox only.",
+    ),
+    Setting(
+        "TENURE_PLAYBOOKS",
+        "",
+        "A directory of playbook files (YAML, see docs/playbooks.md) to use instead of the shipped "
+        "default playbooks.",
+    ),
 )
 
 
@@ -56,6 +69,8 @@ class Settings:
     database_url: str = "sqlite:///tenure.db"
     match_threshold: float = DEFAULT_THRESHOLD
     triggers: str = ""  # a trigger file; empty: the shipped default triggers
+    routes: str = ""  # a routing file; empty: the in-app inbox only
+    playbooks: str = ""  # a directory of playbook files; empty: the shipped defaults
 
 
 def load(environ: Mapping[str, str] | None = None, **overrides: str | None) -> Settings:
@@ -69,6 +84,8 @@ def load(environ: Mapping[str, str] | None = None, **overrides: str | None) -> S
         database_url=values["TENURE_DATABASE_URL"],
         match_threshold=_fraction("TENURE_MATCH_THRESHOLD", values["TENURE_MATCH_THRESHOLD"]),
         triggers=values["TENURE_TRIGGERS"],
+        routes=values["TENURE_ROUTES"],
+        playbooks=values["TENURE_PLAYBOOKS"],
     )
 
 
