@@ -69,6 +69,10 @@ ROWS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
         is_trial=st.booleans(),
     ),
     "payments": _row(day=day, status=st.sampled_from(["succeeded", "failed", "refunded"])),
+    "contacts": _row(
+        left_day=maybe_day,
+        persona=st.sampled_from(["champion", "executive_sponsor", "end_user", None]),
+    ),
 }
 KEYED = {s.name for s in SOURCES if s.keyed}
 

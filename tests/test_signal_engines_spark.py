@@ -68,6 +68,8 @@ def _history(seed: int) -> dict[str, list[dict[str, Any]]]:
                                   "seats": rnd.randint(0, 20), "mrr": rnd.randint(0, 90_000),
                                   "is_trial": pick(True, False)},
         "payments": lambda: {"day": day(), "status": pick("succeeded", "failed")},
+        "contacts": lambda: {"left_day": maybe(), "persona": pick("champion", "executive_sponsor",
+                                                                  "end_user", None)},
     }  # fmt: skip
     tables: dict[str, list[dict[str, Any]]] = {}
     for name, make in makers.items():

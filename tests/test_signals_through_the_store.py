@@ -99,6 +99,13 @@ def test_live_signals_equal_batch_signals_after_a_messy_stream(
     for version in (ticket, ticket | {"resolved_at": _stamp(0), "status": "solved"}):
         report = import_file(store, "tickets", _jsonl(folder, "ticket", [version]))
         live.after_import("tickets", report.import_id or 0, report.accounts)
+    sponsor = {"contact_id": f"{prefix}c1", "account_id": f"{prefix}b", "email": "s@b.example",
+               "persona": "executive_sponsor"}  # fmt: skip
+    left = sponsor | {"left_at": _stamp(plan.draw(OFFSETS))[:10]}
+    for version in (sponsor, left):  # a sponsor imported, then marked as left
+        report = import_file(store, "contacts", _jsonl(folder, "contact", [version]))
+        assert report.rejected == 0
+        live.after_import("contacts", report.import_id or 0, report.accounts)
     accounts = sorted(a for a in live.engine.states if a.startswith(prefix))
     as_of = max(day_number(today()), *(live.engine.state(a).seen_until or 0 for a in accounts))
     batch = {

@@ -94,7 +94,7 @@ def test_the_default_file_covers_the_taxonomy() -> None:
     assert {"renewal-window-120", "renewal-window-90", "renewal-window-60",
             "renewal-window-30"} <= set(names)  # fmt: skip
     assert len(names) == len(set(names))
-    assert found.version == "1" and len(found.digest) == 64
+    assert found.version == "2" and len(found.digest) == 64
 
 
 @pytest.mark.parametrize(
@@ -306,6 +306,34 @@ def test_an_import_raises_alerts_from_the_live_signals(own: Cli, tmp_path: Path)
     again = tmp_path / "again.csv"
     again.write_text(failed.read_text().replace("pay-live-1", "pay-live-2"))
     assert own.json("import", "payments", again)["alerts_raised"] == 0  # the same episode
+
+
+def test_a_sponsor_leaving_near_renewal_raises_the_compound_alert(own: Cli, tmp_path: Path) -> None:
+    own.json("score", "--days", "1")
+    today = date.today()
+    files = {
+        "accounts": "account_id,name,segment\nacct-leaving,Leaving Ltd,enterprise\n",
+        "subscriptions": "subscription_id,account_id,seats,mrr,start_date,renewal_date\n"
+        f"sub-leaving,acct-leaving,20,2000,{today - timedelta(days=300)},"
+        f"{today + timedelta(days=60)}\n",
+    }
+    for kind, text in files.items():
+        (tmp_path / f"{kind}.csv").write_text(text)
+        assert own.json("import", kind, tmp_path / f"{kind}.csv")["accepted"] == 1
+    people = tmp_path / "contacts.csv"
+    people.write_text("contact_id,account_id,email,persona,left_at\n"
+                      f"c-spon,acct-leaving,spon@leaving.example,executive_sponsor,{today}\n"
+                      f"c-champ,acct-leaving,champ@leaving.example,champion,\n")  # fmt: skip
+    assert own.json("import", "contacts", people)["accepted"] == 2
+    fired = {a["trigger"]: a for a in own.json("alerts")["alerts"]
+             if a["account_id"] == "acct-leaving"}  # fmt: skip
+    assert {"sponsor-left", "sponsor-left-before-renewal"} <= set(fired)
+    assert "champion-left" not in fired  # the champion is still there
+    compound = fired["sponsor-left-before-renewal"]
+    assert compound["severity"] == "critical" and compound["playbook"] == "stakeholder-refresh"
+    assert compound["values"] == {"sponsor_left_to_renewal_days": 60}
+    people.write_text(people.read_text().replace("champion,", f"champion,{today}"))
+    assert own.json("import", "contacts", people)["alerts_raised"] == 1  # champion-left only
 
 
 def _a_customer(cli: Cli) -> str:

@@ -96,9 +96,15 @@ PAYMENTS = Source(
     append_only=True, description="Payment attempts.",
 )  # fmt: skip
 
+CONTACTS = Source(
+    "contacts", "contacts", "contact_id", "left_day",
+    (("left_day", "day:left_at"), ("persona", "field:persona")),
+    append_only=False, description="People at the account: persona, and the day they left.",
+)  # fmt: skip
+
 SOURCES: tuple[Source, ...] = (
     ACCOUNTS, USAGE, TICKETS, SURVEYS, TOUCHPOINTS, TOUCH_PEOPLE, MILESTONES, SUBSCRIPTIONS,
-    PAYMENTS,
+    PAYMENTS, CONTACTS,
 )  # fmt: skip
 
 OPEN = During("opened_day", ("resolved_day",))
@@ -299,6 +305,24 @@ def _commercial() -> Iterator[Signal]:
                  "seats", Ref("seats") - Ref("active_users_30d"), None)  # fmt: skip
 
 
+def _people() -> Iterator[Signal]:
+    """Departures of the people a renewal depends on (a contact marked left, with its day)."""
+    for persona, who in (("champion", "champion"), ("executive_sponsor", "sponsor")):
+        role = where("persona", "==", persona)
+        title = persona.replace("_", " ")
+        yield Signal(f"{who}s_left_90d", "people", f"Contacts with the {title} persona who left "
+                     "in the last 90 days.", "people",
+                     total(CONTACTS, Window(90, on="left_day"), None, role), False)  # fmt: skip
+        yield Signal(f"days_since_{who}_left", "people", f"Days since the latest {title} left "
+                     f"(missing: no {title} has left).", "days",
+                     AsOf() - highest(CONTACTS, Window(None, on="left_day"), "left_day", role),
+                     None)  # fmt: skip
+    yield Signal("sponsor_left_to_renewal_days", "people",
+                 "Days from the latest executive sponsor departure to the next renewal (90 or "
+                 "less: the sponsor left within 90 days of renewal).", "days",
+                 Ref("days_since_sponsor_left") + Ref("days_to_renewal"), None)  # fmt: skip
+
+
 def _zero() -> Expr:
     return Const(0)
 
@@ -307,7 +331,8 @@ def _days_since(last: Expr) -> Expr:
     return Coalesce((AsOf() - last, Const(365)))
 
 
-GROUPS = ("activity", "engagement", "milestones", "recency", "support", "voice", "commercial")
+GROUPS = ("activity", "engagement", "milestones", "recency", "support", "voice", "commercial",
+          "people")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -350,6 +375,7 @@ def catalog(key_features: Iterable[str] = ()) -> Catalog:
         *_recency(),
         *_support(),
         *_voice(),
+        *_people(),
     )
     return Catalog(tuple(signals))
 

@@ -96,6 +96,15 @@ def _kinds() -> dict[str, Kind]:
              "risk", "medium", "An onboarding milestone `days` days or more behind plan."),
         Kind("seat_headroom", lambda p: f"seat_utilisation >= {p['above']}", {"above": 0.9},
              "expansion", "low", "Monthly active users at `above` of the paid seats or more."),
+        Kind("champion_left", lambda p: f"days_since_champion_left <= {p['days']}", {"days": 14},
+             "risk", "high", "A champion left in the last `days` days (a departure recorded "
+             "late still alerts within that many days)."),
+        Kind("sponsor_left", lambda p: f"days_since_sponsor_left <= {p['days']}", {"days": 14},
+             "risk", "high", "An executive sponsor left in the last `days` days."),
+        Kind("sponsor_left_before_renewal",
+             lambda p: f"sponsor_left_to_renewal_days <= {p['days']}", {"days": 90},
+             "risk", "critical", "An executive sponsor left `days` days or less before the next "
+             "renewal (the departure and the renewal date together, however late it is seen)."),
     ]  # fmt: skip
     return {k.name: k for k in found}
 
