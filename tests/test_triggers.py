@@ -287,6 +287,22 @@ def test_a_daily_run_fires_once_per_episode_and_fills_the_inbox(own: Cli) -> Non
     assert len(later) < len(first) and not {(a["trigger"], a["account_id"]) for a in later} & before
 
 
+def test_catching_up_over_days_equals_running_each_day(own: Cli, portfolio: Path,
+                                                      tmp_path: Path) -> None:  # fmt: skip
+    caught_up = own.json("triggers", "run", "--from", "2026-03-01", "--as-of", "2026-03-06")
+    (tmp_path / "daily").mkdir()
+    copy_database(portfolio, tmp_path / "daily")
+    daily = Cli(portfolio_url(tmp_path / "daily"))
+    each = [a for d in range(1, 7)
+            for a in daily.json("triggers", "run", "--as-of", f"2026-03-0{d}")["alerts"]]  # fmt: skip
+
+    def key(a: dict[str, object]) -> tuple[object, ...]:
+        return a["trigger"], a["account_id"], a["day"], str(a["values"])
+
+    assert len({a["day"] for a in each}) > 1
+    assert sorted(map(key, caught_up["alerts"])) == sorted(map(key, each))
+
+
 def test_an_import_raises_alerts_from_the_live_signals(own: Cli, tmp_path: Path) -> None:
     account = own.json("alerts", "--status", "all")["alerts"] or None
     assert account is None  # nothing yet

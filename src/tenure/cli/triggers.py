@@ -122,6 +122,11 @@ def triggers_run(
         typer.Option("--as-of", formats=["%Y-%m-%d"], show_default=False,
                      help="The day to evaluate (default: today)."),
     ] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option("--from", formats=["%Y-%m-%d"], show_default=False,
+                     help="Catch up: evaluate every day from this one to --as-of, in order."),
+    ] = None,
     path: FileOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -134,11 +139,13 @@ def triggers_run(
     with opened(db, as_json) as tenure:
         found = _load(path, as_json) if path else _in_force(tenure.settings.triggers, as_json)
         day = as_of.date() if as_of else today()
-        raised = run(tenure.store, found, day)
+        first = since.date() if since else None
+        raised = run(tenure.store, found, day, first)
     if as_json:
         emit_json({"as_of": day.isoformat(), "alerts": [a.to_dict() for a in raised]})
         return
-    out.print(f"{len(raised)} alerts raised as of {day}.")
+    over = f"from {first} to {day}" if first and first < day else f"as of {day}"
+    out.print(f"{len(raised)} alerts raised {over}.")
     render_alerts([a.to_dict() for a in raised])
 
 

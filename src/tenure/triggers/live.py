@@ -134,11 +134,13 @@ def _save(
         ])  # fmt: skip
 
 
-def run(store: Store, triggers: TriggerSet, day: date) -> list[Alert]:
-    """The daily evaluation (run it on a schedule): every customer as of ``day``."""
-    first = day - timedelta(days=HISTORY_DAYS if _needs_history(triggers) else 0)
+def run(store: Store, triggers: TriggerSet, day: date, since: date | None = None) -> list[Alert]:
+    """The daily evaluation (run it on a schedule): every customer as of ``day``; with ``since``,
+    every day from ``since`` to ``day`` in order (catching up on days a schedule missed)."""
+    start = min(since or day, day)
+    first = start - timedelta(days=HISTORY_DAYS if _needs_history(triggers) else 0)
     frame = daily_values(store, active_model(store), first, day, None)
-    return evaluate(store, triggers, frame, step_from=day_number(day))
+    return evaluate(store, triggers, frame, step_from=day_number(start))
 
 
 def _needs_history(triggers: TriggerSet) -> bool:
