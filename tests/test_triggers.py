@@ -379,6 +379,17 @@ def test_an_alert_comes_with_its_context(own: Cli) -> None:
     assert own.json("alerts", "show", "99999", code=1) == {"error": "no alert 99999"}
 
 
+def test_the_inbox_moves_alerts_on(own: Cli) -> None:
+    raised = own.json("triggers", "run", "--as-of", "2026-03-01")["alerts"]
+    first, second = (a["alert_id"] for a in own.json("alerts", "--limit", "2")["alerts"])
+    assert own.json("alerts", "ack", str(first)) == {"alert_id": first, "status": "acknowledged"}
+    assert own.json("alerts", "close", str(second))["status"] == "closed"
+    assert len(own.json("alerts", "--limit", "1000")["alerts"]) == len(raised) - 2
+    assert [a["alert_id"] for a in own.json("alerts", "--status", "closed")["alerts"]] == [second]
+    assert own.json("alerts", "ack", str(second), code=1) == {"error": f"alert {second} is closed"}
+    assert own.json("alerts", "close", "99999", code=1) == {"error": "no alert 99999"}
+
+
 def test_alerts_are_raised_and_listed_on_every_backend(cli: Cli, tmp_path: Path) -> None:
     """The demo's trigger evaluation stores episodes and alerts in SQLite and PostgreSQL alike
     (PostgreSQL takes the advisory lock); running the same day again raises nothing."""

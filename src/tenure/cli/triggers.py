@@ -202,6 +202,40 @@ def alerts_show(
     render_context(found)
 
 
+@alerts_app.command("ack")
+def alerts_ack(
+    alert_id: Annotated[int, typer.Argument(help="The alert id.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Acknowledge an alert: someone is on it (it leaves the open inbox)."""
+    _move(alert_id, "acknowledged", db, as_json)
+
+
+@alerts_app.command("close")
+def alerts_close(
+    alert_id: Annotated[int, typer.Argument(help="The alert id.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Close an alert: dealt with."""
+    _move(alert_id, "closed", db, as_json)
+
+
+def _move(alert_id: int, status: str, db: str | None, as_json: bool) -> None:
+    from tenure.triggers.live import set_status
+
+    with opened(db, as_json) as tenure:
+        try:
+            found = set_status(tenure.store, alert_id, status)
+        except (KeyError, ValueError) as err:
+            raise fail(str(err.args[0]), as_json) from None
+    if as_json:
+        emit_json({"alert_id": alert_id, "status": found["status"]})
+        return
+    out.print(f"Alert {alert_id} ({found['trigger']} on {found['account_id']}): {status}.")
+
+
 def render_context(found: dict[str, Any]) -> None:
     c = found["context"]
     account, why, renewal = c["account"], c["why"], c["renewal"]
@@ -228,7 +262,7 @@ def render_context(found: dict[str, Any]) -> None:
 @alerts_app.callback(invoke_without_command=True)
 def alerts_command(
     ctx: typer.Context,
-    status: Annotated[str, typer.Option(help="open, or all.")] = "open",
+    status: Annotated[str, typer.Option(help="open, acknowledged, closed, or all.")] = "open",
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Most alerts to list.")] = 50,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -238,8 +272,9 @@ def alerts_command(
 
     if ctx.invoked_subcommand is not None:
         return
-    if status not in ("open", "all"):
-        raise fail(f"--status must be open or all, got {status!r}", as_json, code=2)
+    if status not in ("open", "acknowledged", "closed", "all"):
+        raise fail(f"--status must be open, acknowledged, closed or all, got {status!r}",
+                   as_json, code=2)  # fmt: skip
     with opened(db, as_json) as tenure:
         rows = open_alerts(tenure.store, None if status == "all" else status, limit)
     if as_json:

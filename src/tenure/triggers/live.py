@@ -182,6 +182,26 @@ def open_alerts(
         return [dict(row._mapping) for row in connection.execute(query)]
 
 
+STATUSES = ("open", "acknowledged", "closed")  # an alert's life in the inbox
+
+
+def set_status(store: Store, alert_id: int, status: str) -> dict[str, Any]:
+    """Move an alert on in the inbox (acknowledged: someone has it; closed: dealt with); the
+    alert as it is now. KeyError: no such alert; ValueError: not a status, or already closed."""
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+    with store.transaction() as connection:
+        row = connection.execute(select(alerts).where(alerts.c.alert_id == alert_id)).first()
+        if row is None:
+            raise KeyError(f"no alert {alert_id}")
+        if row.status == "closed" and status != "closed":
+            raise ValueError(f"alert {alert_id} is closed")
+        connection.execute(
+            alerts.update().where(alerts.c.alert_id == alert_id).values(status=status)
+        )
+    return dict(row._mapping) | {"status": status}
+
+
 def alert_with_context(store: Store, alert_id: int, triggers: TriggerSet) -> dict[str, Any]:
     """One alert with its context assembled as of its day; KeyError when there is no such alert."""
     from tenure.triggers.context import assemble
