@@ -161,14 +161,14 @@ def after_import(
     customers = [r for r in rows if is_customer(r)]
     if not customers:
         return []
-    frame = pd.DataFrame(customers)
-    first = int(frame["day"].min())
+    first = min(int(r["day"]) for r in customers)
     if _needs_history(triggers):  # the band a week before, from the batch engine
-        earlier = signal_rows(store, scores.catalog, sorted({int(d) - HISTORY_DAYS for d in frame["day"]}),
-                              sorted(frame["account_id"].unique()))  # fmt: skip
-        frame = pd.concat([pd.DataFrame(earlier).rename(columns={AS_OF: "day"}), frame],
-                          ignore_index=True)  # fmt: skip
-    return evaluate(store, triggers, frame, step_from=first)
+        days = sorted({int(r["day"]) - HISTORY_DAYS for r in customers})
+        earlier = signal_rows(
+            store, scores.catalog, days, sorted({r["account_id"] for r in customers})
+        )
+        customers = [{"day": r.pop(AS_OF)} | r for r in earlier] + customers
+    return evaluate(store, triggers, pd.DataFrame(customers), step_from=first)
 
 
 def open_alerts(
