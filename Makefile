@@ -43,6 +43,7 @@ bench: setup
 	$(BIN)/python benchmarks/signals_batch.py
 	$(BIN)/python benchmarks/signals_incremental.py
 	$(BIN)/python benchmarks/churn_training.py
+	$(BIN)/python benchmarks/alerts_live.py
 
 docs: $(STAMP)
 	$(BIN)/python scripts/cli_reference.py

@@ -23,22 +23,18 @@ import argparse
 import datetime
 import resource
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from results import append, machine
+from results import append, machine, open_demo
 
 from tenure.churn import backtest as bt
 from tenure.churn.guard import guard
 from tenure.churn.snapshots import build, snapshot_days
 from tenure.churn.training import BOOTSTRAPS, bootstrap
-from tenure.demo import PortfolioSpec
-from tenure.demo.load import load_demo
 from tenure.health.scoring import active_model, batch_engine, day_number, load_tables
-from tenure.store import Store
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 T = TypeVar("T")
@@ -50,15 +46,6 @@ def timed(label: str, work: Callable[[], T]) -> tuple[float, T]:
     took = time.perf_counter() - start
     print(f"{label}: {took:.1f} s", file=sys.stderr)
     return took, result
-
-
-def open_demo(path: Path) -> Store:
-    store = Store(f"sqlite:///{path}")
-    store.ensure_schema()
-    if not path.exists() or path.stat().st_size < 1_000_000:
-        print("generating the demo portfolio first", file=sys.stderr)
-        load_demo(store, PortfolioSpec(), Path(tempfile.mkdtemp()))
-    return store
 
 
 def main() -> None:

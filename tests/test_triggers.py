@@ -12,9 +12,12 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select, update
 
 from conftest import Cli, copy_database, portfolio_url
 from tenure.conditions import ConditionError, parse
+from tenure.store import Store
+from tenure.store.tables import health_current, health_scores
 from tenure.triggers.definitions import (
     KINDS,
     TriggerError,
@@ -23,6 +26,7 @@ from tenure.triggers.definitions import (
     vocabulary,
 )
 from tenure.triggers.episodes import Episode, alert_days
+from tenure.triggers.replay import BAND_RANK
 
 NAMES = ["a", "b", "c", "segment"]
 SETTINGS = settings(max_examples=60, deadline=None)
@@ -350,6 +354,35 @@ def test_a_sponsor_leaving_near_renewal_raises_the_compound_alert(own: Cli, tmp_
     assert compound["values"] == {"sponsor_left_to_renewal_days": 60}
     people.write_text(people.read_text().replace("champion,", f"champion,{today}"))
     assert own.json("import", "contacts", people)["alerts_raised"] == 1  # champion-left only
+
+
+def test_a_band_drop_is_seen_live_against_the_daily_history(own: Cli, tmp_path: Path) -> None:
+    lowest = own.json("score", "--days", "8")["lowest"]  # the daily history up to today
+    who = next(r for r in lowest if r["band"] in ("red", "yellow"))
+    week_ago = date.today() - timedelta(days=7)
+    store = Store(own.url)
+    with store.transaction() as connection:  # as if it had been green a week ago
+        changed = connection.execute(
+            update(health_scores)
+            .where(health_scores.c.account_id == who["account_id"], health_scores.c.day == week_ago)
+            .values(band="green")
+        )
+        assert changed.rowcount == 1
+    store.close()
+    event = tmp_path / "event.csv"
+    event.write_text("event_id,account_id,user_id,event,timestamp\n"
+                     f"ev-band,{who['account_id']},u1,login,{date.today()}T08:00:00Z\n")  # fmt: skip
+    assert own.json("import", "events", event)["accepted"] == 1
+    fired = [a for a in own.json("alerts")["alerts"]
+             if a["account_id"] == who["account_id"] and a["trigger"] == "health-band-drop"]  # fmt: skip
+    store = Store(own.url)
+    with store.engine.connect() as connection:  # the band the event left it in
+        band = connection.execute(
+            select(health_current.c.band).where(health_current.c.account_id == who["account_id"])
+        ).scalar_one()
+    store.close()
+    assert band != "green"  # so the drop is from the recorded green
+    assert [a["values"] for a in fired] == [{"health_band_change_7d": BAND_RANK[band] - 2}]
 
 
 def _a_customer(cli: Cli) -> str:

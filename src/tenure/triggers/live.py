@@ -9,6 +9,7 @@ walks the same episodes over history without storing anything.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,20 +18,29 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, delete, insert, select, text
 
+from tenure.churn.snapshots import as_date
 from tenure.health.score import is_customer
 from tenure.health.scoring import (
     AS_OF,
     LiveScores,
+    RegisteredModel,
     active_model,
     day_number,
     from_day_number,
     signal_rows,
 )
 from tenure.store import Store
-from tenure.store.tables import alerts, trigger_state
+from tenure.store.tables import alerts, health_scores, trigger_state
 from tenure.triggers.definitions import Trigger, TriggerSet, default_triggers, load_triggers
 from tenure.triggers.episodes import Episode
-from tenure.triggers.replay import Alert, add_fields, daily_values, plain
+from tenure.triggers.replay import (
+    BAND_BEFORE,
+    BAND_RANK,
+    Alert,
+    add_fields,
+    daily_values,
+    plain,
+)
 
 LOCK_KEY = 74_201_001  # PostgreSQL advisory lock: one trigger evaluation at a time
 HISTORY_DAYS = 7  # health_band_change_7d compares with the band this many days before
@@ -42,14 +52,15 @@ def triggers_in_force(path: str) -> TriggerSet:
 
 
 def evaluate(
-    store: Store, triggers: TriggerSet, frame: pd.DataFrame, step_from: int | None = None
-) -> list[Alert]:
+    store: Store, triggers: TriggerSet, frame: pd.DataFrame, step_from: int | None = None,
+    registered: RegisteredModel | None = None,
+) -> list[Alert]:  # fmt: skip
     """Step every trigger on ``frame`` (one row per account and day; rows before ``step_from``
     only give history, such as the health band 7 days before); store the episodes and the
     alerts raised; the alerts."""
     if frame.empty:
         return []
-    add_fields(store, frame, active_model(store), triggers)
+    add_fields(store, frame, registered or active_model(store), triggers)
     if step_from is not None:
         frame = frame[frame["day"] >= step_from]
     frame = frame.sort_values(["account_id", "day"])
@@ -57,7 +68,9 @@ def evaluate(
     with store.transaction() as connection:
         _serialise(connection)
         states = _states(connection, accounts)
-        raised = [a for t in triggers.triggers for a in _step(t, frame, states, triggers)]
+        records = frame.to_dict("records")
+        raised = [a for t in triggers.triggers
+                  for a in _step(t, frame, records, states, triggers)]  # fmt: skip
         _save(connection, states, raised, triggers)
     return raised
 
@@ -71,14 +84,14 @@ def _serialise(connection: Connection) -> None:
 
 
 def _step(
-    trigger: Trigger, frame: pd.DataFrame, states: dict[tuple[str, str], Episode],
-    triggers: TriggerSet,
+    trigger: Trigger, frame: pd.DataFrame, records: list[dict[str, Any]],
+    states: dict[tuple[str, str], Episode], triggers: TriggerSet,
 ) -> list[Alert]:  # fmt: skip
     if any(n not in frame for n in trigger.condition.names):
         return []  # reads a field this store cannot give (no churn model): nothing to step
     raised = []
     held = trigger.condition.frame(frame)
-    for row, holds in zip(frame.to_dict("records"), held, strict=True):
+    for row, holds in zip(records, held, strict=True):
         account, day = str(row["account_id"]), from_day_number(int(row["day"]))
         episode = states.setdefault((account, trigger.name), Episode())
         muted = triggers.suppressed(account, row.get("segment"), day)
@@ -162,13 +175,33 @@ def after_import(
     if not customers:
         return []
     first = min(int(r["day"]) for r in customers)
-    if _needs_history(triggers):  # the band a week before, from the batch engine
-        days = sorted({int(r["day"]) - HISTORY_DAYS for r in customers})
-        earlier = signal_rows(
-            store, scores.catalog, days, sorted({r["account_id"] for r in customers})
-        )
-        customers = [{"day": r.pop(AS_OF)} | r for r in earlier] + customers
-    return evaluate(store, triggers, pd.DataFrame(customers), step_from=first)
+    if _needs_history(triggers):
+        customers = _with_band_before(store, scores, customers)
+    return evaluate(store, triggers, pd.DataFrame(customers), first, scores.registered)
+
+
+def _with_band_before(
+    store: Store, scores: LiveScores, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The band 7 days before each row, for health_band_drop: from the daily health history of
+    the model in force where it holds that day, else from the batch engine's signals then."""
+    wanted = {(r["account_id"], from_day_number(int(r["day"]) - HISTORY_DAYS)) for r in rows}
+    query = select(health_scores.c.account_id, health_scores.c.day, health_scores.c.band).where(
+        health_scores.c.model_id == scores.registered.model_id,
+        health_scores.c.account_id.in_(sorted({a for a, _ in wanted})),
+        health_scores.c.day.in_(sorted({d for _, d in wanted})),
+    )
+    with store.engine.connect() as connection:
+        recorded = {(a, as_date(d)): b for a, d, b in connection.execute(query)}
+    for row in rows:
+        band = recorded.get((row["account_id"], from_day_number(int(row["day"]) - HISTORY_DAYS)))
+        row[BAND_BEFORE] = BAND_RANK.get(band or "", math.nan)
+    missing = [(a, d) for a, d in wanted if (a, d) not in recorded]
+    if not missing:
+        return rows
+    earlier = signal_rows(store, scores.catalog, sorted({day_number(d) for _, d in missing}),
+                          sorted({a for a, _ in missing}))  # fmt: skip
+    return [{"day": r.pop(AS_OF)} | r for r in earlier] + rows
 
 
 def open_alerts(

@@ -39,6 +39,7 @@ from tenure.triggers.episodes import alert_days
 
 CHUNK_DAYS = 31
 BAND_RANK = {"red": 0, "yellow": 1, "green": 2}
+BAND_BEFORE = "_band_rank_7d_before"  # a frame may bring the band a week before (live evaluation)
 RENEWED = ("renewed", "expanded", "contracted")
 Progress = Callable[[int, int], None]
 
@@ -183,9 +184,11 @@ def _health(frame: pd.DataFrame, registered: RegisteredModel) -> None:
     before = frame[["account_id", "day", "health_band_rank"]].copy()
     before["day"] += 7
     merged = frame[["account_id", "day"]].merge(before, on=["account_id", "day"], how="left")
-    frame["health_band_change_7d"] = frame["health_band_rank"].to_numpy() - merged[
-        "health_band_rank"
-    ].to_numpy(dtype=float)
+    earlier = merged["health_band_rank"].to_numpy(dtype=float)
+    if BAND_BEFORE in frame:  # the band 7 days before as recorded in the daily history
+        recorded = frame[BAND_BEFORE].to_numpy(dtype=float)
+        earlier = np.where(np.isnan(recorded), earlier, recorded)
+    frame["health_band_change_7d"] = frame["health_band_rank"].to_numpy() - earlier
 
 
 def _churn_probability(store: Store, frame: pd.DataFrame) -> pd.Series:
