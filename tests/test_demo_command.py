@@ -34,4 +34,4 @@ def test_demo_backtests_the_health_score_or_says_why_not(sqlite_cli: Cli, tmp_pa
     assert "Does the health score predict churn?" in long.stdout
     assert "health score" in long.stdout and "logistic" in long.stdout
     assert (tmp_path / "l" / "backtest-90d.html").read_text().count("<svg") == 5
-    assert "Alerts on " in long.stdout and "tenure alerts show ID" in long.stdout
+    assert "Alerts from " in long.stdout and "tenure alerts show ID" in long.stdout

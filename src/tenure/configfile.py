@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any, ClassVar
 
 import yaml
 
@@ -120,3 +121,29 @@ def kind_of(value: object) -> str:
     if isinstance(value, dict | list):
         return "a mapping" if isinstance(value, dict) else "a list"
     return f"{type(value).__name__} {value!r}"
+
+
+class Reader:
+    """The base of each kind of file's reader: errors at the line of a path, and tables (mappings
+    whose keys are known and whose required keys are there). Subclasses set ``error``."""
+
+    error: ClassVar[type[ConfigError]] = ConfigError
+
+    def __init__(self, origin: str, lines: dict[str, int]) -> None:
+        self.origin, self.lines = origin, lines
+
+    def fail(self, path: str, message: str) -> ConfigError:
+        return locate(self.lines, self.origin, path, message, self.error)
+
+    def table(
+        self, value: object, path: str, known: Iterable[str], required: Iterable[str]
+    ) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"a mapping (key: value lines), got {kind_of(value)}")
+        for key in value:
+            if key not in known:
+                raise self.fail(join(path, str(key)), f"unknown key{suggest(str(key), known)}")
+        for key in required:
+            if key not in value:
+                raise self.fail(join(path, key), "required but missing")
+        return value

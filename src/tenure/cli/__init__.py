@@ -605,7 +605,8 @@ def demo_command(
 
 
 def render_demo_alerts(report: DemoReport) -> None:
-    """What the default triggers raised on the demo's last day, most severe first."""
+    """What the default triggers raised over the demo's last 90 days; the last day's alerts,
+    most severe first."""
     from tenure.cli.triggers import render_alerts
 
     if not report.alerts:
@@ -613,12 +614,14 @@ def render_demo_alerts(report: DemoReport) -> None:
     counts: dict[str, int] = {}
     for alert in report.alerts:
         counts[alert.trigger] = counts.get(alert.trigger, 0) + 1
-    day = report.alerts[0].day
-    out.print(f"\n[bold]Alerts on {day}[/] (the default triggers' first evaluation: every "
-              f"condition that holds raises one): {len(report.alerts)}, "
+    first, last = min(a.day for a in report.alerts), max(a.day for a in report.alerts)
+    out.print(f"\n[bold]Alerts from {first} to {last}[/] (the default triggers, evaluated daily; "
+              f"each fires once per episode): {len(report.alerts)}, "
               + ", ".join(f"{name} {n}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1])))  # fmt: skip
     order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
-    worst = sorted(report.alerts, key=lambda a: (order[a.severity], a.trigger, a.account_id))[:8]
+    latest = [a for a in report.alerts if a.day == last]
+    out.print(f"On {last}: {len(latest)}, the most severe:")
+    worst = sorted(latest, key=lambda a: (order[a.severity], a.trigger, a.account_id))[:8]
     render_alerts([a.to_dict() for a in worst])
     out.print(
         "See them all with [bold]tenure alerts[/] and one with its context with "
@@ -728,4 +731,7 @@ def main() -> None:
 
 # Command groups in modules of their own register themselves on ``app`` when imported.
 from tenure.cli import churn as _churn  # noqa: E402, F401
+from tenure.cli import impact as _impact  # noqa: E402, F401
+from tenure.cli import plays as _plays  # noqa: E402, F401
+from tenure.cli import routing as _routing  # noqa: E402, F401
 from tenure.cli import triggers as _triggers  # noqa: E402, F401

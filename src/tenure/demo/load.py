@@ -80,17 +80,22 @@ def load_demo(
     return report
 
 
+ALERT_DAYS = 90  # the demo evaluates its triggers daily over the scored history
+
+
 def _raise_alerts(store: Store, spec: PortfolioSpec, report: DemoReport, step: Step | None) -> None:
-    """The default triggers, evaluated on the portfolio's last day (a first evaluation: every
-    condition that holds that day raises its alert), stored in the inbox."""
+    """The default triggers, evaluated on each of the last 90 days in order, as a daily schedule
+    would have (the first day is a first evaluation: every condition holding raises its alert),
+    stored in the inbox."""
     from tenure.triggers.definitions import default_triggers
     from tenure.triggers.live import run
 
     if step:
-        step("evaluate triggers", 0, 1)
-    report.alerts = run(store, default_triggers(), last_day(spec))
+        step("evaluate triggers daily", 0, 1)
+    last = last_day(spec)
+    report.alerts = run(store, default_triggers(), last, last - timedelta(days=ALERT_DAYS - 1))
     if step:
-        step("evaluate triggers", 1, 1)
+        step("evaluate triggers daily", 1, 1)
 
 
 PROOF_FOLDS = 6

@@ -48,9 +48,9 @@ def assemble(
                     "when": trigger.condition.text if trigger else None, "values": alert.values,
                     "score": _explanation(store, alert, registered)},
             "contacts": _contacts(connection, alert.account_id),
-            "open_tickets": _tickets(connection, alert.account_id, alert.day),
-            "renewal": _renewal(connection, alert.account_id, alert.day),
-            "touchpoints": _touchpoints(connection, alert.account_id, alert.day),
+            "open_tickets": open_tickets_on(connection, alert.account_id, alert.day),
+            "renewal": renewal_on(connection, alert.account_id, alert.day),
+            "touchpoints": touchpoints_before(connection, alert.account_id, alert.day),
             "playbook": alert.playbook,
         }  # fmt: skip
     return found
@@ -96,7 +96,7 @@ def _contacts(connection: Connection, account: str) -> list[dict[str, Any]]:
     return [_plain(row) for row in connection.execute(query)]
 
 
-def _tickets(connection: Connection, account: str, day: date) -> list[dict[str, Any]]:
+def open_tickets_on(connection: Connection, account: str, day: date) -> list[dict[str, Any]]:
     t = KIND_TABLES["tickets"]
     end = datetime.combine(day + timedelta(days=1), datetime.min.time())
     unresolved = and_(t.c.resolved_at.is_(None), t.c.status.notin_(("solved", "closed")))
@@ -110,7 +110,7 @@ def _tickets(connection: Connection, account: str, day: date) -> list[dict[str, 
     return [_plain(row) for row in connection.execute(query)]
 
 
-def _renewal(connection: Connection, account: str, day: date) -> dict[str, Any]:
+def renewal_on(connection: Connection, account: str, day: date) -> dict[str, Any]:
     t = KIND_TABLES["subscriptions"]
     in_force = and_(t.c.account_id == account, t.c.start_date <= day,
                     or_(t.c.end_date.is_(None), t.c.end_date > day))  # fmt: skip
@@ -124,7 +124,7 @@ def _renewal(connection: Connection, account: str, day: date) -> dict[str, Any]:
             "days_to_renewal": (upcoming - day).days if upcoming else None}  # fmt: skip
 
 
-def _touchpoints(connection: Connection, account: str, day: date) -> list[dict[str, Any]]:
+def touchpoints_before(connection: Connection, account: str, day: date) -> list[dict[str, Any]]:
     t = KIND_TABLES["touchpoints"]
     end = datetime.combine(day + timedelta(days=1), datetime.min.time())
     query = (

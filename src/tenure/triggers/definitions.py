@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tenure.conditions import Condition, ConditionError, parse
-from tenure.configfile import ConfigError, document, join, kind_of, locate, suggest
+from tenure.configfile import ConfigError, Reader, document, join, kind_of, suggest
 from tenure.signals import catalog
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -186,15 +186,12 @@ def parse_triggers(text: str, origin: str = "<triggers>") -> TriggerSet:
     return _Reader(origin, lines).read(data, text)
 
 
-class _Reader:
-    def __init__(self, origin: str, lines: dict[str, int]) -> None:
-        self.origin, self.lines = origin, lines
-        self.vocabulary = vocabulary()
+class _Reader(Reader):
+    error = TriggerError
 
-    def fail(self, path: str, message: str) -> TriggerError:
-        error = locate(self.lines, self.origin, path, message, TriggerError)
-        assert isinstance(error, TriggerError)
-        return error
+    def __init__(self, origin: str, lines: dict[str, int]) -> None:
+        super().__init__(origin, lines)
+        self.vocabulary = vocabulary()
 
     def read(self, data: object, text: str) -> TriggerSet:
         root = self.table(data, "", _TOP_KEYS, ("version", "triggers"))
@@ -295,19 +292,6 @@ class _Reader:
             None if table.get("segment") is None else str(table["segment"]),
             until, str(table.get("reason") or ""),
         )  # fmt: skip
-
-    def table(
-        self, value: object, path: str, known: Iterable[str], required: Iterable[str]
-    ) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(path, f"a mapping (key: value lines), got {kind_of(value)}")
-        for key in value:
-            if key not in known:
-                raise self.fail(join(path, str(key)), f"unknown key{suggest(str(key), known)}")
-        for key in required:
-            if key not in value:
-                raise self.fail(join(path, key), "required but missing")
-        return value
 
     def name(self, value: object, path: str) -> str:
         if not isinstance(value, str) or not _NAME.match(value):

@@ -1,0 +1,1 @@
+"""Playbooks as code: plays, tasks and their measured impact."""

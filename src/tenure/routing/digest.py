@@ -1,0 +1,141 @@
+"""The daily digest: per account owner, the open alerts on their accounts, by severity.
+
+A digest for ``day`` holds the owner's open alerts of that day or before that were raised after
+the owner's previous digest was queued (the first digest: the alerts of ``day``; never older than
+:data:`LOOKBACK_DAYS`), so an alert raised late in a day is in the next digest. It is queued once
+per owner and day (subject ``digest:<owner>:<day>`` on route ``digest``) and sent on the routing
+file's ``digest`` channel to ``to`` (``owner``: the owner's address). Owners with no new open
+alerts get no digest.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from tenure.routing.deliver import accounts_of, enqueue, recipients, utcnow
+from tenure.routing.messages import MOST_SEVERE_FIRST
+from tenure.routing.routes import DIGEST, RoutingFile, route_problems
+from tenure.store import Store
+from tenure.store.tables import alerts, deliveries
+
+LOOKBACK_DAYS = 31
+
+
+@dataclass
+class Digests:
+    """What :func:`queue_digests` did for a day."""
+
+    day: date
+    queued: list[dict[str, Any]] = field(default_factory=list)  # owner, delivery_id, total
+    already: list[str] = field(default_factory=list)  # owners whose digest was queued before
+    skipped: dict[str, str] = field(default_factory=dict)  # owner: why
+    unowned: int = 0  # open alerts on accounts without an owner: in no digest
+    sends_nothing: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"day": self.day.isoformat(), "queued": self.queued, "already": self.already,
+                "skipped": self.skipped, "unowned": self.unowned,
+                "sends_nothing": self.sends_nothing}  # fmt: skip
+
+
+def subject(owner: str, day: date) -> str:
+    return f"digest:{owner}:{day.isoformat()}"
+
+
+def queue_digests(
+    store: Store, routing: RoutingFile, day: date, now: datetime | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Digests:  # fmt: skip
+    """Queue ``day``'s digest for every owner with new open alerts (once per owner and day);
+    :func:`tenure.routing.deliver.send_due` with ``route="digest"`` sends them."""
+    now = now or utcnow()
+    done = Digests(day)
+    route = routing.digest
+    if route is None:
+        done.sends_nothing = f"{routing.origin} has no digest section"
+        return done
+    problems = route_problems(routing, route, os.environ if environ is None else environ)
+    if problems:
+        done.sends_nothing = problems[0].why
+        return done
+    channel = routing.channels[route.channel]
+    for owner, rows in owners_alerts(store, day, done).items():
+        to, why = recipients(routing, route, channel, owner)
+        if why:
+            done.skipped[owner] = why
+            continue
+        made = enqueue(store, DIGEST, channel, subject(owner, day), payload(owner, day, rows, to), now)  # fmt: skip
+        if made is None:
+            done.already.append(owner)
+        else:
+            done.queued.append({"owner": owner, "delivery_id": made, "total": len(rows)})
+    return done
+
+
+def owners_alerts(store: Store, day: date, done: Digests) -> dict[str, list[dict[str, Any]]]:
+    """Each owner's open alerts for ``day``'s digest (counting those on unowned accounts)."""
+    previous = previous_digests(store, day)
+    rows = open_alerts_until(store, day)
+    people = accounts_of(store, {r["account_id"] for r in rows})
+    found: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        account = people.get(row["account_id"], {})
+        owner = account.get("owner")
+        if not owner:
+            done.unowned += row["day"] == day
+            continue
+        since = previous.get(owner)
+        if (row["day"] == day) if since is None else (row["raised_at"] > since):
+            found.setdefault(owner, []).append(summary(row, account))
+    return found
+
+
+def previous_digests(store: Store, day: date) -> dict[str, datetime]:
+    """When each owner's latest digest for a day before ``day`` was queued."""
+    query = select(deliveries.c.subject, deliveries.c.created_at).where(
+        deliveries.c.route == DIGEST, deliveries.c.subject.startswith("digest:")
+    )
+    found: dict[str, tuple[str, datetime]] = {}
+    with store.engine.connect() as connection:
+        for subject_, created in connection.execute(query):
+            owner, _, digest_day = subject_.removeprefix("digest:").rpartition(":")
+            if digest_day < day.isoformat() and digest_day > found.get(owner, ("", created))[0]:
+                found[owner] = (digest_day, created)
+    return {owner: created for owner, (_, created) in found.items()}
+
+
+def open_alerts_until(store: Store, day: date) -> list[dict[str, Any]]:
+    """Open alerts of ``day`` and the :data:`LOOKBACK_DAYS` before, oldest first."""
+    first = day - timedelta(days=LOOKBACK_DAYS)
+    query = (select(alerts).where(alerts.c.status == "open", alerts.c.day <= day,
+                                  alerts.c.day >= first)
+             .order_by(alerts.c.day, alerts.c.alert_id))  # fmt: skip
+    with store.engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def summary(row: Mapping[str, Any], account: Mapping[str, Any]) -> dict[str, Any]:
+    """One alert's line in a digest."""
+    return {"alert_id": row["alert_id"], "trigger": row["trigger"],
+            "account_id": row["account_id"], "account_name": account.get("name"),
+            "segment": account.get("segment"), "day": row["day"].isoformat(),
+            "severity": row["severity"], "values": row["values"],
+            "playbook": row["playbook"]}  # fmt: skip
+
+
+def payload(
+    owner: str, day: date, rows: Iterable[Mapping[str, Any]], to: list[str]
+) -> dict[str, Any]:
+    """A digest's payload: counts and alerts by severity, most severe first."""
+    listed = list(rows)
+    by_severity = {s: [r for r in listed if r["severity"] == s] for s in MOST_SEVERE_FIRST}
+    since = min(r["day"] for r in listed) if listed else day.isoformat()
+    return {"type": "digest", "to": to, "owner": owner, "day": day.isoformat(), "since": since,
+            "total": len(listed), "counts": {s: len(v) for s, v in by_severity.items()},
+            "alerts": {s: v for s, v in by_severity.items() if v}}  # fmt: skip
