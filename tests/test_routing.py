@@ -8,6 +8,7 @@ import email.policy
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
@@ -17,14 +18,17 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 import tenure.cli.routing  # noqa: F401  (registers the commands until tenure.cli imports it)
 from conftest import Cli, copy_database
 from tenure.ingest import import_file
+from tenure.routing import deliver
 from tenure.routing.channels import SIGNATURE, TIMESTAMP, sign, verify_signature
 from tenure.routing.deliver import (
+    LEASE,
     dead_letters,
+    dispatch,
     enqueue,
     plain,
     retry,
@@ -33,8 +37,10 @@ from tenure.routing.deliver import (
     send_step,
 )
 from tenure.routing.digest import queue_digests
+from tenure.routing.digest import subject as digest_subject
+from tenure.routing.messages import Message, header_value, slack_blocks
 from tenure.routing.routes import RoutingError, RoutingFile, check_routes, parse_routes
-from tenure.store import Store
+from tenure.store import KIND_TABLES, Store
 from tenure.store.tables import alerts, deliveries
 from tenure.triggers.definitions import default_triggers
 from tenure.triggers.live import alert_with_context
@@ -725,7 +731,7 @@ def test_the_commands_list_check_send_retry_and_digest(
 
 
 def test_the_queue_works_on_every_backend(
-    store_url: str, receivers: Callable[..., Receiver]
+    store_url: str, receivers: Callable[..., Receiver], tmp_path: Path
 ) -> None:
     """Queued once (INSERT ... ON CONFLICT DO NOTHING), claimed, dead, requeued, sent: on SQLite
     and PostgreSQL alike."""
@@ -747,6 +753,19 @@ def test_the_queue_works_on_every_backend(
         retry(store, dead["delivery_id"], now=T0)
         assert send_due(store, routing, T0).sent == 1 and len(slack.requests) == 2
         assert send_step(store, routing, task, now=T0) == "sent"
+        # a digest for an owner with a 200-character name fits the subject column
+        owner = "o" * 200
+        (tmp_path / "accounts.csv").write_text(f"account_id,name,owner\na-1,A,{owner}\n")
+        assert import_file(store, "accounts", tmp_path / "accounts.csv").rejected == 0
+        raise_alert(store, "a-1")
+        digest = routing_file(f"channels:\n  c: {{type: slack, webhook_url: '{slack.url()}'}}\n"
+                              "routes: []\ndigest: {channel: c, to: '#cs'}\n")  # fmt: skip
+        assert len(queue_digests(store, digest, DAY, now=T0).queued) == 1
+        raise_alert(store, "a-1", "p1-open", raised_at=T0 + timedelta(hours=5))  # late that day
+        later = queue_digests(store, digest, DAY + timedelta(days=1), now=T0 + timedelta(days=1))
+        assert [q["total"] for q in later.queued] == [1]  # only what came since the first
+        assert send_due(store, digest, T0 + timedelta(days=1), route="digest").sent == 2
+        assert json.loads(slack.requests[-1]["body"])["text"].startswith("Tenure digest for ooo")
     finally:
         store.close()
 
@@ -755,8 +774,8 @@ def test_the_documented_example_file_is_valid() -> None:
     text = (Path(__file__).resolve().parents[1] / "docs" / "routing.md").read_text()
     example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
     routing = parse_routes(example, "docs/routing.md")
-    environ = {name: "x" for name in ("SLACK_CS_WEBHOOK_URL", "SMTP_USER", "SMTP_PASSWORD",
-                                      "CRM_HOOK_SECRET")}  # fmt: skip
+    environ = {name: "x" for name in ("SMTP_USER", "SMTP_PASSWORD", "CRM_HOOK_SECRET")}
+    environ["SLACK_CS_WEBHOOK_URL"] = "https://hooks.slack.com/services/T000/B000/XXXX"
     checks = check_routes(routing, environ)
     assert checks == {name: [] for name in (
         "enterprise-critical", "owner-email", "renewals-to-finance", "everything-to-crm",
@@ -765,3 +784,282 @@ def test_the_documented_example_file_is_valid() -> None:
     assert [p.field for p in missing] == ["channels.cs-email.username_env",
                                           "channels.cs-email.password_env",
                                           "channels.cs-slack.webhook_url_env"]  # fmt: skip
+
+
+# One bad delivery, leases and the clock -------------------------------------------------------
+
+
+def test_a_line_break_in_an_account_name_does_not_stop_the_email(
+    store: Store, smtp: tuple[int, Mailbox]
+) -> None:
+    port, mailbox = smtp
+    with store.transaction() as connection:
+        accounts = KIND_TABLES["accounts"]
+        connection.execute(update(accounts).where(accounts.c.account_id == "acct-1")
+                           .values(name="Acme\nBcc: evil@example.com"))  # fmt: skip
+    routing = routing_file(f"channels:\n{email_channel(port)}routes:\n"
+                           f"  - {{name: owners, channel: cs-email, to: owner}}\n{OWNERS}")  # fmt: skip
+    raise_alert(store, "acct-1")
+    raise_alert(store, "acct-2")
+    route_alerts(store, routing, now=T0)
+    done = send_due(store, routing, T0)
+    assert (done.sent, done.failed) == (2, 0)
+    subjects = sorted(mail["Subject"] for _to, mail in mailbox.messages)
+    assert subjects == ["[high] usage-decline on Acme Bcc: evil@example.com",
+                        "[high] usage-decline on Beta Ltd"]  # fmt: skip
+    assert all(mail["Bcc"] is None for _to, mail in mailbox.messages)
+    assert header_value("a\r\nb\u2028c") == "a b c"
+
+
+def test_an_exception_sending_one_delivery_is_a_failed_attempt_and_the_rest_still_go(
+    store: Store, receivers: Callable[..., Receiver], an_alert: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    hook = receivers(secret=SECRET)
+    routing = routing_file(f"channels:\n  crm: {{type: webhook, url: '{hook.url()}', "
+                           f"secret: {SECRET}, max_attempts: 2, backoff_seconds: 30}}\n"
+                           "routes:\n  - {name: all, channel: crm}\n")  # fmt: skip
+    channel = routing.channels["crm"]
+    first = enqueue(store, "all", channel, "alert:1", an_alert, T0)
+    enqueue(store, "all", channel, "alert:2", an_alert, T0)
+    real = deliver.send
+
+    def send(channel: Any, row: Any, environ: Any) -> Any:
+        if row["delivery_id"] == first:
+            raise RuntimeError("boom")
+        return real(channel, row, environ)
+
+    monkeypatch.setattr(deliver, "send", send)
+    done = send_due(store, routing, T0)
+    assert (done.sent, done.failed, done.dead, done.queued) == (1, 1, 0, 1)
+    broken, fine = rows(store)
+    assert (broken["status"], broken["attempts"]) == ("pending", 1)
+    assert broken["last_error"] == "cannot send: RuntimeError: boom"
+    assert broken["next_attempt_at"] == T0 + timedelta(seconds=30)
+    assert fine["status"] == "sent" and len(hook.requests) == 1
+    again = send_due(store, routing, T0 + timedelta(seconds=30))
+    assert (again.failed, again.dead) == (1, 1) and rows(store)[0]["status"] == "dead"
+
+
+def test_a_url_httpx_cannot_parse_is_a_problem_of_its_route() -> None:
+    routing = routing_file("channels:\n  bad: {type: webhook, url: 'http://[::1', secret: s}\n"
+                           "  nohost: {type: slack, webhook_url: 'http://'}\n"
+                           "  env: {type: slack, webhook_url_env: HOOK_URL}\n"
+                           "routes:\n  - {name: a, channel: bad}\n  - {name: b, channel: nohost}\n"
+                           "  - {name: c, channel: env}\n")  # fmt: skip
+    checks = check_routes(routing, {"HOOK_URL": "https://[::1/secret-token"})
+    assert checks["a"][0].why.startswith("channels.bad.url: not a valid URL (")
+    assert checks["a"][0].why.endswith("got 'http://[::1'")
+    assert checks["b"][0].why == "channels.nohost.webhook_url: a URL with a host, got 'http://'"
+    [env] = checks["c"]
+    assert env.field == "channels.env.webhook_url_env" and "secret-token" not in env.message
+    assert env.message.startswith("environment variable HOOK_URL: not a valid URL")
+    assert check_routes(routing, {"HOOK_URL": "https://hooks.example.com/x"})["c"] == []
+
+
+class Clock:
+    """A clock the test moves: each send takes ``step`` (a slow, dead server)."""
+
+    def __init__(self, start: datetime, step: timedelta) -> None:
+        self.now, self.step = start, step
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_each_claim_and_backoff_reads_the_clock_when_it_happens(
+    store: Store, an_alert: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    routing = routing_file("channels:\n  crm: {type: webhook, url: 'http://127.0.0.1:9/x', "
+                           "secret: s, backoff_seconds: 30}\nroutes:\n  - {name: all, channel: crm}\n")  # fmt: skip
+    channel = routing.channels["crm"]
+    for n in (1, 2, 3):
+        enqueue(store, "all", channel, f"alert:{n}", an_alert, T0)
+    clock = Clock(T0, timedelta(minutes=11))  # each attempt outlasts a lease taken at the start
+    leases: list[tuple[datetime, datetime]] = []
+
+    def send(channel: Any, row: Any, environ: Any) -> str:
+        [held] = [r for r in rows(store) if r["delivery_id"] == row["delivery_id"]]
+        leases.append((clock.now, held["next_attempt_at"]))
+        clock.now += clock.step
+        return "cannot reach the webhook: ConnectTimeout"
+
+    monkeypatch.setattr(deliver, "send", send)
+    done = send_due(store, routing, T0, clock=clock)
+    assert done.failed == 3
+    assert [lease - claimed for claimed, lease in leases] == [LEASE] * 3
+    assert [claimed for claimed, _ in leases] == [T0 + clock.step * n for n in range(3)]
+    ended = [T0 + clock.step * n for n in (1, 2, 3)]
+    assert [r["next_attempt_at"] for r in rows(store)] == [t + timedelta(seconds=30) for t in ended]
+
+
+def test_only_the_sender_holding_the_claim_records_the_outcome(
+    store: Store, an_alert: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    routing = routing_file("channels:\n  crm: {type: webhook, url: 'http://127.0.0.1:9/x', "
+                           "secret: s}\nroutes:\n  - {name: all, channel: crm}\n")  # fmt: skip
+    queue(store, routing, "all", an_alert)
+    theirs = T0 + timedelta(hours=1)
+
+    def send(channel: Any, row: Any, environ: Any) -> None:
+        with store.transaction() as connection:  # our lease ran out; another sender claimed it
+            connection.execute(update(deliveries).values(next_attempt_at=theirs))
+
+    monkeypatch.setattr(deliver, "send", send)
+    done = send_due(store, routing, T0)
+    assert (done.sent, done.failed) == (0, 0)
+    [row] = rows(store)
+    assert (row["status"], row["attempts"], row["next_attempt_at"]) == ("pending", 0, theirs)
+
+
+class Refusing(Mailbox):
+    """A mailbox whose server refuses some recipients and takes the others."""
+
+    def __init__(self, refuse: set[str]) -> None:
+        super().__init__()
+        self.refuse = refuse
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address in self.refuse:
+            return "550 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_a_partly_refused_email_is_sent_once_and_names_the_refused(
+    store: Store, an_alert: dict[str, Any]
+) -> None:
+    mailbox, port = Refusing({"nobody@example.com"}), _free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        routing = routing_file(f"channels:\n{email_channel(port)}routes:\n  - {{name: m, "
+                               "channel: cs-email, to: [ana@example.com, nobody@example.com]}\n")  # fmt: skip
+        queue(store, routing, "m", an_alert | {"to": ["ana@example.com", "nobody@example.com"]})
+        done = send_due(store, routing, T0)
+        assert (done.sent, done.failed) == (1, 0)
+        [note] = done.notes
+        assert note["note"] == "sent, but the server refused nobody@example.com (550 no such user here)"  # fmt: skip
+        [row] = rows(store)
+        assert (row["status"], row["last_error"]) == ("sent", note["note"])
+        assert send_due(store, routing, T0 + timedelta(days=1)).sent == 0
+        assert [to for to, _mail in mailbox.messages] == [["ana@example.com"]]
+    finally:
+        controller.stop()
+
+
+def test_an_smtp_password_in_clear_text_to_another_host_is_a_problem() -> None:
+    def channel(extra: str) -> list[str]:
+        routing = routing_file(f"channels:\n  m: {{type: email, sender: t@example.com, "
+                               f"username: u, password: p, {extra}}}\n"
+                               "routes:\n  - {name: r, channel: m, to: a@example.com}\n")  # fmt: skip
+        return [p.why for p in check_routes(routing, {})["r"]]
+
+    assert channel("host: smtp.example.com") == [
+        "channels.m.password: would send the password in clear text: set starttls or ssl (or "
+        "send through localhost)"
+    ]
+    assert channel("host: smtp.example.com, starttls: true") == []
+    assert channel("host: smtp.example.com, ssl: true, port: 465") == []
+    for local in ("localhost", "127.0.0.1", "'::1'"):
+        assert channel(f"host: {local}") == []
+
+
+def test_slack_text_escapes_the_data_but_not_the_mentions() -> None:
+    text, blocks = slack_blocks(Message("[high] usage-decline on <!channel> & co"), ["<@U0ANA>"])
+    assert text == "<@U0ANA> [high] usage-decline on &lt;!channel&gt; &amp; co"
+    assert blocks[0]["text"]["text"] == "<@U0ANA> *[high] usage-decline on &lt;!channel&gt; &amp; co*"  # fmt: skip
+
+
+def test_the_documented_standard_library_check_verifies_signatures() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "routing.md").read_text()
+    example = text.split("Without Tenure installed", 1)[1].split("```python\n", 1)[1]
+    found: dict[str, Any] = {}
+    exec(example.split("```", 1)[0], found)
+    verify = found["verify"]
+    body, stamp = '{"delivery_id": 1, "name": "Zoë"}'.encode(), str(int(time.time()))
+    good = sign(SECRET, stamp, body)
+    assert verify(SECRET, stamp, body, good)
+    assert not verify("another secret", stamp, body, good)
+    assert not verify(SECRET, stamp, body + b" ", good)
+    assert not verify(SECRET, "yesterday", body, good)
+    assert not verify(SECRET, "", body, good)
+    assert not verify(SECRET, "١٧٠٠٠٠٠٠٠٠", body, good)  # digits, but not ASCII ones
+    assert not verify(SECRET, stamp, body, "sha256=ünïcode")
+    old = str(int(time.time()) - 301)
+    assert not verify(SECRET, old, body, sign(SECRET, old, body))
+
+
+# Column widths, days, and one routing run -----------------------------------------------------
+
+
+def test_route_names_and_digest_subjects_fit_their_columns(store: Store) -> None:
+    long = "r" * 100
+    assert routing_file(f"channels: {{}}\nroutes:\n  - {{name: {long}, channel: x}}\n").routes
+    with pytest.raises(RoutingError, match="at most 100 characters, got 101"):
+        routing_file(f"channels: {{}}\nroutes:\n  - {{name: {long}r, channel: x}}\n")
+    owner = "o" * 200
+    assert digest_subject("ana", DAY) == "digest:ana:2026-03-01"
+    assert len(digest_subject(owner, DAY)) <= 200
+    assert digest_subject(owner, DAY) == digest_subject(owner, DAY)
+    assert digest_subject(owner, DAY) != digest_subject(owner[:-1] + "p", DAY)
+    slack = routing_file("channels:\n  c: {type: slack, webhook_url: 'http://x.example/y'}\n"
+                         "routes: []\n").channels["c"]  # fmt: skip
+    with pytest.raises(ValueError, match="over 200 characters"):
+        enqueue(store, "r", slack, "x" * 201, {}, T0)
+
+
+def test_a_digest_day_out_of_range_is_a_clear_error(store: Store, tmp_path: Path) -> None:
+    routing = tmp_path / "routes.yaml"
+    routing.write_text("version: 1\nchannels:\n  c: {type: slack, webhook_url: 'http://x.example/y'}"
+                       "\nroutes: []\ndigest: {channel: c, to: '#cs'}\n")  # fmt: skip
+    cli = Cli(str(store.engine.url))
+    said = cli.json("digest", "--day", "0001-01-02", "--file", routing, code=1)
+    assert said == {"error": "day 0001-01-02 is out of range: give a day from 1900-01-01 to "
+                             "9999-12-31"}  # fmt: skip
+    assert "out of range" in cli.run("digest", "--day", "0001-01-02", "--file", routing, code=1).output  # fmt: skip
+    with pytest.raises(ValueError, match="out of range"):
+        queue_digests(store, routing_file("channels: {}\nroutes: []\n"), date(1, 1, 2))
+    assert cli.json("digest", "--day", "9999-12-31", "--file", routing)["day"] == "9999-12-31"
+
+
+def test_dispatch_routes_queues_digests_and_sends_in_one_run(
+    store: Store, receivers: Callable[..., Receiver]
+) -> None:
+    hook = receivers(secret=SECRET)
+    routing = routing_file(f"channels:\n  crm: {{type: webhook, url: '{hook.url()}', "
+                           f"secret: {SECRET}}}\nroutes:\n  - {{name: all, channel: crm}}\n"
+                           f"digest: {{channel: crm, to: owner}}\n{OWNERS}")  # fmt: skip
+    raise_alert(store)
+    done = dispatch(store, routing, DAY, now=T0, environ={})
+    assert (done["file"], done["day"]) == ("routes.yaml", "2026-03-01")
+    assert done["routed"]["queued"] == 1 and done["digests"]["queued"][0]["owner"] == "ana"
+    assert (done["sent"]["sent"], done["sent"]["failed"]) == (2, 0)
+    assert sorted(b["type"] for b in hook.bodies()) == ["alert", "digest"]
+    again = dispatch(store, routing, DAY, now=T0 + timedelta(minutes=5), environ={})
+    assert (again["routed"]["already"], again["digests"]["already"], again["sent"]["sent"]) == (
+        1, ["ana"], 0)  # fmt: skip
+    without = dispatch(store, routing, now=T0, environ={}, digests=False)
+    assert without["digests"] is None and without["day"] == "2026-03-01"
+    with pytest.raises(ValueError, match="out of range"):
+        dispatch(store, routing, date(1, 1, 2), now=T0)
+
+
+def test_the_commands_print_data_as_text_not_markup(store: Store, tmp_path: Path) -> None:
+    with store.transaction() as connection:
+        connection.execute(insert(deliveries).values(
+            route="[bold]r", channel="webhook", subject="alert:1", target="[/x]", payload={},
+            status="dead", attempts=5, last_error="HTTP 404: [/hooks/tenure] not found",
+            created_at=T0))  # fmt: skip
+    cli = Cli(str(store.engine.url))
+    printed = cli.run("alerts", "dead").stdout
+    assert "[/hooks/tenure]" in printed and "[bold]r" in printed and "[/x]" in printed
+    routes = tmp_path / "routes.yaml"
+    routes.write_text("version: 1\nchannels:\n  c: {type: slack, webhook_url: 'https://x.example/h'}\n"
+                      "routes:\n  - {name: r, channel: c, to: ['[/x]', '#[bold]cs']}\n")  # fmt: skip
+    assert "[/x], #[bold]cs" in cli.run("routes", "--file", routes).stdout
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("version: 1\n'[/x]': 1\n")
+    assert "[/x]: unknown key" in cli.run("routes", "check", "--file", broken, code=1).output

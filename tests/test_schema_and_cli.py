@@ -323,6 +323,7 @@ def test_demo_with_no_months_is_a_usage_error(sqlite_cli: Cli, tmp_path: Path) -
         (("matches", "accept", "1", "--db", "nosuch://x"), "nosuch"),
         (("import", "accounts", "{tmp}/a.csv", "--db", "nosuch://x"), "nosuch"),
         (("import", "accounts", "{tmp}/missing.csv"), "no such file"),
+        (("import", "accounts", "{tmp}/[/x]missing.csv"), "[/x]missing.csv: no such file"),
         (("import", "widgets", "{tmp}/a.csv"), "unknown kind 'widgets'"),
         (("import", "accounts", "{tmp}"), "is a folder"),
         (("import", "accounts", "{tmp}/a.csv", "--mapping", "{tmp}/none.yml"), "none.yml"),

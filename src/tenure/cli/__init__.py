@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -92,7 +93,7 @@ def fail(message: str, as_json: bool, code: int = 1) -> typer.Exit:
     if as_json:
         emit_json({"error": message})
     else:
-        console.print(f"[bold red]Error:[/] {message}", markup=True, highlight=False)
+        console.print(f"[bold red]Error:[/] {escape(message)}", markup=True, highlight=False)
     return typer.Exit(code)
 
 

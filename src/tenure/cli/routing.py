@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from tenure.cli import DbOption, JsonOption, app, console, emit_json, fail, opened, out
@@ -15,9 +16,7 @@ from tenure.cli.triggers import alerts_app
 from tenure.settings import load as load_settings
 
 if TYPE_CHECKING:
-    from tenure.routing.deliver import Routed, Sent
-    from tenure.routing.digest import Digests
-    from tenure.routing.routes import Problem, RoutingFile
+    from tenure.routing.routes import RoutingFile
     from tenure.triggers.definitions import TriggerSet
 
 routes_app = typer.Typer(help="Routing as code: where alerts, digests and play steps are sent.")
@@ -32,6 +31,27 @@ FileOption = Annotated[
 ]  # fmt: skip
 
 
+def _fail(message: str, as_json: bool) -> typer.Exit:
+    """:func:`tenure.cli.fail` for a message that may hold text from files or data (printed as
+    it is, never read as rich markup)."""
+    return fail(message if as_json else escape(message), as_json)
+
+
+def _say(text: str) -> None:
+    """A line with values from files or data in it, on stdout, printed as it is."""
+    out.print(text, markup=False, highlight=False)
+
+
+def _note(text: str) -> None:
+    """The same, on stderr."""
+    console.print(text, markup=False, highlight=False)
+
+
+def _cells(*values: object) -> list[str]:
+    """Table cells from data: rich reads a cell as markup, so ``[/x]`` is escaped."""
+    return [escape(str(v)) for v in values]
+
+
 def _load(path: Path | None, setting: str, as_json: bool) -> RoutingFile | None:
     """The routing file given, else the one in force; None when there is none."""
     from tenure.routing.routes import RoutingError, load_routes, routes_in_force
@@ -39,7 +59,7 @@ def _load(path: Path | None, setting: str, as_json: bool) -> RoutingFile | None:
     try:
         return load_routes(path) if path else routes_in_force(setting)
     except RoutingError as err:
-        raise fail(str(err), as_json) from None
+        raise _fail(str(err), as_json) from None
 
 
 def _nothing(data: dict[str, Any], as_json: bool) -> None:
@@ -57,7 +77,7 @@ def _triggers(setting: str, as_json: bool) -> TriggerSet:
     try:
         return triggers_in_force(setting)
     except TriggerError as err:
-        raise fail(str(err), as_json) from None
+        raise _fail(str(err), as_json) from None
 
 
 # tenure routes -------------------------------------------------------------------------------
@@ -67,7 +87,7 @@ def _triggers(setting: str, as_json: bool) -> TriggerSet:
 def routes_list(ctx: typer.Context, path: FileOption = None, as_json: JsonOption = False) -> None:
     """The routes in force (or in --file): what each matches, its channel and recipients, and
     whether it sends (a route with a problem sends nothing and says why)."""
-    from tenure.routing.routes import DIGEST, FILE, PLAYS, check_routes
+    from tenure.routing.routes import DIGEST, FILE, PLAYS, describe
 
     if ctx.invoked_subcommand is not None:
         return
@@ -75,14 +95,12 @@ def routes_list(ctx: typer.Context, path: FileOption = None, as_json: JsonOption
     if routing is None:
         _nothing({"file": None, "routes": []}, as_json)
         return
-    checks = check_routes(routing)
-    rows = [_route_row(routing, name, problems) for name, problems in checks.items()
-            if routing.route(name) is not None]  # fmt: skip
+    found = describe(routing)
+    rows = found["routes"]
     if as_json:
-        emit_json({"file": routing.origin, "version": routing.version, "routes": rows,
-                   "problems": _problems(checks)})  # fmt: skip
+        emit_json({k: found[k] for k in ("file", "version", "routes", "problems")})
         return
-    table = Table(title=f"{len(rows)} routes ({routing.origin}, version {routing.version})",
+    table = Table(title=escape(f"{len(rows)} routes ({routing.origin}, version {routing.version})"),
                   title_justify="left")  # fmt: skip
     for column in ("route", "match", "channel", "to", "sends"):
         table.add_column(column)
@@ -91,53 +109,36 @@ def routes_list(ctx: typer.Context, path: FileOption = None, as_json: JsonOption
             "daily digest per owner" if r["name"] == DIGEST else "every alert"
         )
         sends = "yes" if r["sends"] else f"nothing: {r['why']}"
-        table.add_row(r["name"], match, f"{r['channel']} ({r['type'] or '?'})",
-                      ", ".join(r["to"]) or "-", sends)  # fmt: skip
+        table.add_row(*_cells(r["name"], match, f"{r['channel']} ({r['type'] or '?'})",
+                              ", ".join(r["to"]) or "-", sends))  # fmt: skip
     out.print(table)
     for name in (PLAYS, FILE):
-        for p in checks.get(name, []):
-            out.print(f"{name}: {p}", markup=False)
-
-
-def _route_row(routing: RoutingFile, name: str, problems: list[Problem]) -> dict[str, Any]:
-    route = routing.route(name)
-    assert route is not None
-    channel = routing.channels.get(route.channel)
-    return route.to_dict() | {"type": channel.type if channel else None, "sends": not problems,
-                              "why": problems[0].why if problems else None}  # fmt: skip
-
-
-def _problems(checks: dict[str, list[Problem]]) -> list[dict[str, Any]]:
-    """Each problem once (a channel's are every route's that uses it), with those routes."""
-    found: dict[Problem, list[str]] = {}
-    for name, problems in checks.items():
-        for p in problems:
-            found.setdefault(p, []).append(name)
-    return [p.to_dict() | {"routes": names, "text": str(p)} for p, names in found.items()]
+        for p in found["problems"]:
+            if name in p["routes"]:
+                _say(f"{name}: {p['text']}")
 
 
 @routes_app.command("check")
 def routes_check(path: FileOption = None, as_json: JsonOption = False) -> None:
     """Validate a routing file, reading the secrets' environment variables: each problem as
     file:line: field: message, then each route that sends nothing and why; exit 1 on any."""
-    from tenure.routing.routes import check_routes
+    from tenure.routing.routes import describe
 
     routing = _load(path, load_settings().routes, as_json)
     if routing is None:
         raise fail("no routing file: pass --file or set TENURE_ROUTES", as_json)
-    checks = check_routes(routing)
-    silent = {name: found[0].why for name, found in checks.items() if found and name != "(file)"}
-    problems = _problems(checks)
+    found = describe(routing)
+    problems, silent = found["problems"], found["sends_nothing"]
     if as_json:
         emit_json({"file": routing.origin, "valid": not problems, "routes": len(routing.routes),
                    "problems": problems, "sends_nothing": silent})  # fmt: skip
     else:
         for p in problems:
-            out.print(p["text"], markup=False)
+            _say(p["text"])
         for name, why in silent.items():
-            out.print(f"route {name}: sends nothing: {why}", markup=False)
+            _say(f"route {name}: sends nothing: {why}")
         if not problems:
-            out.print(f"{routing.origin}: {len(routing.routes)} routes, valid.")
+            _say(f"{routing.origin}: {len(routing.routes)} routes, valid.")
     if problems:
         raise typer.Exit(1)
 
@@ -150,7 +151,7 @@ def alerts_send(path: FileOption = None, db: DbOption = None, as_json: JsonOptio
     """Route the new open alerts (raised in the last two days) to the routes they match, once
     each, then send every delivery that is due (alerts, digests, play steps), retrying failures
     with backoff; run it every few minutes (cron)."""
-    from tenure.routing.deliver import route_alerts, send_due
+    from tenure.routing.deliver import dispatch
 
     with opened(db, as_json) as tenure:
         routing = _load(path, tenure.settings.routes, as_json)
@@ -158,28 +159,30 @@ def alerts_send(path: FileOption = None, db: DbOption = None, as_json: JsonOptio
             _nothing({"file": None, "sent": 0}, as_json)
             return
         triggers = _triggers(tenure.settings.triggers, as_json)
-        routed = route_alerts(tenure.store, routing, triggers=triggers)
-        sent = send_due(tenure.store, routing)
+        done = dispatch(tenure.store, routing, triggers=triggers, digests=False)
     if as_json:
-        emit_json({"file": routing.origin, "routed": routed.to_dict()} | sent.to_dict())
+        emit_json({"file": done["file"], "routed": done["routed"]} | done["sent"])
         return
-    _render_sent(routed, sent)
+    _render_sent(done["routed"], done["sent"])
 
 
-def _render_sent(routed: Routed | None, sent: Sent) -> None:
+def _render_sent(routed: dict[str, Any] | None, sent: dict[str, Any]) -> None:
+    """What a run did (:meth:`Routed.to_dict`, :meth:`Sent.to_dict`), in words."""
     if routed is not None:
-        out.print(f"Queued {len(routed.queued)} new deliveries ({routed.already} queued before).")
-    out.print(f"Sent {sent.sent}, failed {sent.failed} ({sent.dead} now dead), "
-              f"{sent.queued} queued.")  # fmt: skip
-    silent = {**(routed.sends_nothing if routed else {}), **sent.held}
+        _say(f"Queued {routed['queued']} new deliveries ({routed['already']} queued before).")
+    _say(f"Sent {sent['sent']}, failed {sent['failed']} ({sent['dead']} now dead), "
+         f"{sent['queued']} queued.")  # fmt: skip
+    silent = {**(routed["sends_nothing"] if routed else {}), **sent["held"]}
     for name, why in silent.items():
-        console.print(f"route {name}: sends nothing: {why}", markup=False, highlight=False)
-    for note in routed.skipped if routed else []:
-        console.print(f"skipped: {note}", markup=False, highlight=False)
-    for e in sent.errors:
+        _note(f"route {name}: sends nothing: {why}")
+    for note in routed["skipped"] if routed else []:
+        _note(f"skipped: {note}")
+    for n in sent["notes"]:
+        _note(f"delivery {n['delivery_id']} ({n['route']}, {n['subject']}): {n['note']}")
+    for e in sent["errors"]:
         later = "dead" if e["status"] == "dead" else "will retry"
-        console.print(f"delivery {e['delivery_id']} ({e['route']}, {e['subject']}) {later} after "
-                      f"attempt {e['attempts']}: {e['error']}", markup=False, highlight=False)  # fmt: skip
+        _note(f"delivery {e['delivery_id']} ({e['route']}, {e['subject']}) {later} after "
+              f"attempt {e['attempts']}: {e['error']}")  # fmt: skip
 
 
 @alerts_app.command("dead")
@@ -204,8 +207,8 @@ def alerts_dead(
     for column in ("id", "route", "channel", "subject", "target", "attempts", "last error"):
         table.add_column(column)
     for r in rows:
-        table.add_row(str(r["delivery_id"]), r["route"], r["channel"], r["subject"], r["target"],
-                      str(r["attempts"]), r["last_error"] or "-")  # fmt: skip
+        table.add_row(*_cells(r["delivery_id"], r["route"], r["channel"], r["subject"],
+                              r["target"], r["attempts"], r["last_error"] or "-"))  # fmt: skip
     out.print(table)
 
 
@@ -222,13 +225,13 @@ def alerts_retry(
         try:
             row = retry(tenure.store, delivery_id)
         except (KeyError, ValueError) as err:
-            raise fail(str(err.args[0]), as_json) from None
+            raise _fail(str(err.args[0]), as_json) from None
     if as_json:
         emit_json({"delivery_id": row["delivery_id"], "status": row["status"],
                    "route": row["route"], "subject": row["subject"]})  # fmt: skip
         return
-    out.print(f"Delivery {delivery_id} ({row['route']}, {row['subject']}) is queued again; "
-              "tenure alerts send sends it.")  # fmt: skip
+    _say(f"Delivery {delivery_id} ({row['route']}, {row['subject']}) is queued again; "
+         "tenure alerts send sends it.")  # fmt: skip
 
 
 # tenure digest -------------------------------------------------------------------------------
@@ -239,7 +242,7 @@ def digest_command(
     day: Annotated[
         datetime | None,
         typer.Option("--day", formats=["%Y-%m-%d"], show_default=False,
-                     help="The digest's day (default: today)."),
+                     help="The digest's day (default: today, UTC)."),
     ] = None,
     path: FileOption = None,
     db: DbOption = None,
@@ -247,34 +250,34 @@ def digest_command(
 ) -> None:  # fmt: skip
     """Queue and send the daily digest: per account owner, their accounts' new open alerts by
     severity, once per owner and day (run it daily, e.g. from cron)."""
-    from tenure.health.scoring import today
-    from tenure.routing.deliver import send_due
-    from tenure.routing.digest import queue_digests
-    from tenure.routing.routes import DIGEST
+    from tenure.routing.digest import check_day, send_digests
 
+    if day is not None:
+        try:
+            check_day(day.date())
+        except ValueError as err:
+            raise _fail(str(err), as_json) from None
     with opened(db, as_json) as tenure:
         routing = _load(path, tenure.settings.routes, as_json)
         if routing is None:
             raise fail("no routing file: pass --file or set TENURE_ROUTES", as_json)
-        queued = queue_digests(tenure.store, routing, day.date() if day else today())
-        sent = send_due(tenure.store, routing, route=DIGEST)
+        done = send_digests(tenure.store, routing, day.date() if day else None)
     if as_json:
-        emit_json(queued.to_dict() | {"sent": sent.to_dict()})
+        emit_json(done)
         return
-    _render_digests(queued, sent)
+    _render_digests(done)
 
 
-def _render_digests(queued: Digests, sent: Sent) -> None:
-    if queued.sends_nothing:
-        console.print(f"route digest: sends nothing: {queued.sends_nothing}", markup=False,
-                      highlight=False)  # fmt: skip
+def _render_digests(done: dict[str, Any]) -> None:
+    """What :func:`tenure.routing.digest.send_digests` did, in words."""
+    if done["sends_nothing"]:
+        _note(f"route digest: sends nothing: {done['sends_nothing']}")
     owners = ", ".join(f"{q['owner']}: {q['total']} alert{'s' * (q['total'] != 1)}"
-                       for q in queued.queued)  # fmt: skip
-    out.print(f"Digests for {queued.day}: {len(queued.queued)} queued"
-              f"{f' ({owners})' if owners else ''}, {len(queued.already)} queued before.",
-              markup=False)  # fmt: skip
-    for owner, why in queued.skipped.items():
-        console.print(f"skipped: owner {owner}: {why}", markup=False, highlight=False)
-    if queued.unowned:
-        out.print(f"{queued.unowned} open alerts of the day are on accounts without an owner.")
-    _render_sent(None, sent)
+                       for q in done["queued"])  # fmt: skip
+    _say(f"Digests for {done['day']}: {len(done['queued'])} queued"
+         f"{f' ({owners})' if owners else ''}, {len(done['already'])} queued before.")  # fmt: skip
+    for owner, why in done["skipped"].items():
+        _note(f"skipped: owner {owner}: {why}")
+    if done["unowned"]:
+        _say(f"{done['unowned']} open alerts of the day are on accounts without an owner.")
+    _render_sent(None, done["sent"])

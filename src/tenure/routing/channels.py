@@ -1,7 +1,10 @@
 """The three transports: Slack incoming webhooks, email (SMTP) and signed webhooks.
 
-Each sender returns None when the message was accepted and a one-line reason when it was not; a
-network failure, a refusal or a timeout is a reason, never an exception (the caller retries).
+Each sender returns None when the message was accepted, :class:`Accepted` when it was accepted
+with a note (an email some of whose recipients the server refused: the others have it, so it is
+not sent again), and a one-line reason when it was not; a network failure, a refusal or a timeout
+is a reason, never an exception (the caller retries). Whatever else a sender raises (a bug, a
+value no transport takes) :func:`tenure.routing.deliver.attempt` records as a failed attempt.
 
 Signed webhooks POST the delivery as JSON (``Content-Type: application/json``) with headers:
 
@@ -27,6 +30,7 @@ import smtplib
 import ssl
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
@@ -35,7 +39,7 @@ import httpx
 from slack_sdk.errors import SlackClientError
 from slack_sdk.webhook import WebhookClient
 
-from tenure.routing.messages import html_text, message, plain_text, slack_blocks
+from tenure.routing.messages import header_value, html_text, message, plain_text, slack_blocks
 from tenure.routing.routes import Channel
 
 SIGNATURE, TIMESTAMP, DELIVERY = "X-Tenure-Signature", "X-Tenure-Timestamp", "X-Tenure-Delivery"
@@ -47,9 +51,19 @@ _quiet.addHandler(logging.NullHandler())  # the delivery records it instead
 _quiet.propagate = False
 
 
-def send(channel: Channel, delivery: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
+@dataclass(frozen=True)
+class Accepted:
+    """A message accepted, with a note to keep (recipients an SMTP server refused)."""
+
+    note: str
+
+
+def send(
+    channel: Channel, delivery: Mapping[str, Any], environ: Mapping[str, str]
+) -> str | Accepted | None:
     """Send one delivery (a deliveries row: id, route, subject, payload) on ``channel``; None
-    when it was accepted, else why not. Secrets named by ``*_env`` are read from ``environ``."""
+    when it was accepted, :class:`Accepted` when it was accepted with a note, else why not.
+    Secrets named by ``*_env`` are read from ``environ``."""
     payload: Mapping[str, Any] = delivery["payload"]
     url = channel.url.read(environ) if channel.url else None
     if channel.type == "slack":
@@ -99,32 +113,44 @@ def mentions(to: Sequence[str]) -> list[str]:
 def send_email(
     channel: Channel, to: Sequence[str], payload: Mapping[str, Any],
     login: tuple[str, str] | None = None,
-) -> str | None:  # fmt: skip
-    """Send the payload's message by SMTP: plain text with an HTML alternative."""
+) -> str | Accepted | None:  # fmt: skip
+    """Send the payload's message by SMTP: plain text with an HTML alternative. When the server
+    takes it for some recipients and refuses others, it was sent (:class:`Accepted`, naming the
+    refused): sending it again would repeat it to those who have it."""
     if not to:
         return "no recipient address"
-    mail = email_message(channel.sender, to, payload)
     try:
+        mail = email_message(channel.sender, to, payload)
         with _smtp(channel) as smtp:
             if channel.starttls:
                 smtp.starttls(context=ssl.create_default_context())
             if login is not None:
                 smtp.login(*login)
             refused = smtp.send_message(mail)
-    except (OSError, smtplib.SMTPException) as err:
+    except (OSError, smtplib.SMTPException, ValueError) as err:
         return f"cannot send the email: {err.__class__.__name__}: {err}"
     if refused:
-        return "refused recipients: " + ", ".join(sorted(refused))
+        return Accepted("sent, but the server refused " + refused_text(refused))
     return None
+
+
+def refused_text(refused: Mapping[str, tuple[int, bytes | str]]) -> str:
+    """``a@example.com (550 no such user), ...``: what smtplib says each refused address got."""
+    said = []
+    for address in sorted(refused):
+        code, reply = refused[address]
+        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+        said.append(f"{address} ({code} {' '.join(text.split())})"[:ERROR_TEXT])
+    return ", ".join(said)
 
 
 def email_message(sender: str, to: Sequence[str], payload: Mapping[str, Any]) -> EmailMessage:
     """The email for a payload: ``Subject: [high] usage-decline on Acme Corp``."""
     said = message(payload)
     mail = EmailMessage()
-    mail["Subject"] = said.subject
-    mail["From"] = sender
-    mail["To"] = ", ".join(to)
+    mail["Subject"] = header_value(said.subject)
+    mail["From"] = header_value(sender)
+    mail["To"] = header_value(", ".join(to))
     mail["Message-ID"] = make_msgid(domain="tenure.local")
     mail.set_content(plain_text(said))
     mail.add_alternative(html_text(said), subtype="html")

@@ -8,12 +8,21 @@ the next waits ``backoff_seconds * 2 ** (attempts - 1)``; the channel's ``max_at
 
 A route with a problem (:func:`tenure.routing.routes.check_routes`) sends nothing: it queues
 nothing, and what it had queued waits (``held``) until it is fixed, without spending attempts.
+
+A sender *claims* a delivery before sending it: the row's ``next_attempt_at`` becomes the claim's
+time plus :data:`LEASE`, so another sender running at once leaves it alone, and only the claimer
+(the row still holding that lease) records the outcome. The times of claims, outcomes and backoff
+are read from a *clock* when each happens (:func:`clock_for`), not once per run: a run slowed
+down by a dead server does not hand out leases that have already run out.
+
+:func:`dispatch` is one routing run (new alerts, the day's digests, everything due): the
+commands and a scheduler share it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -21,7 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from tenure.routing.channels import send
+from tenure.routing.channels import Accepted, send
 from tenure.routing.routes import (
     OWNER,
     PLAYS,
@@ -40,11 +49,27 @@ from tenure.triggers.definitions import TriggerSet, default_triggers
 NEW_FOR = timedelta(days=2)  # an open alert this recent is routed (once per route)
 LEASE = timedelta(minutes=10)  # a delivery being sent is not picked up again for this long
 TARGET = 500  # the target column's width
+SUBJECT = 200  # the subject column's width
+ERROR = 1000  # at most this much of an unexpected exception's text is kept as the error
+
+Clock = Callable[[], datetime]  # now, as naive UTC
 
 
 def utcnow() -> datetime:
     """Now, as the store keeps times: naive UTC."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def clock_for(now: datetime | None = None, clock: Clock | None = None) -> Clock:
+    """The clock a run reads each time it claims a delivery, records an outcome or computes a
+    backoff: ``clock`` when given; else, when ``now`` is given (tests, replays), a clock stopped
+    at ``now``; else the real one (:func:`utcnow`)."""
+    if clock is not None:
+        return clock
+    if now is not None:
+        stopped = now
+        return lambda: stopped
+    return utcnow
 
 
 @dataclass
@@ -72,10 +97,12 @@ class Sent:
     queued: int = 0  # pending after this run (retrying, or not yet due)
     held: dict[str, str] = field(default_factory=dict)  # route: why its deliveries wait
     errors: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)  # sent, with a note (refused)
 
     def to_dict(self) -> dict[str, Any]:
         return {"sent": self.sent, "failed": self.failed, "dead": self.dead,
-                "queued": self.queued, "held": self.held, "errors": self.errors}  # fmt: skip
+                "queued": self.queued, "held": self.held, "errors": self.errors,
+                "notes": self.notes}  # fmt: skip
 
 
 # Routing alerts ------------------------------------------------------------------------------
@@ -216,7 +243,11 @@ def enqueue(
     store: Store, route: str, channel: Channel, subject: str, payload: Mapping[str, Any],
     now: datetime,
 ) -> int | None:  # fmt: skip
-    """Insert a pending delivery, due now, unless (route, subject) has one; its id, or None."""
+    """Insert a pending delivery, due now, unless (route, subject) has one; its id, or None.
+    ValueError: a route or subject longer than its column (:data:`SUBJECT` characters)."""
+    if len(route) > SUBJECT or len(subject) > SUBJECT:
+        raise ValueError(f"route {route[:50]!r} or subject {subject[:50]!r} is over {SUBJECT} "
+                         "characters")  # fmt: skip
     target = ", ".join(payload.get("to") or []) or channel.name
     row = {"route": route, "channel": channel.type, "subject": subject,
            "target": target[:TARGET], "payload": plain(payload), "status": "pending",
@@ -253,10 +284,14 @@ def plain(value: Any) -> Any:
 def send_due(
     store: Store, routing: RoutingFile, now: datetime | None = None,
     environ: Mapping[str, str] | None = None, route: str | None = None, limit: int = 1000,
+    *, clock: Clock | None = None,
 ) -> Sent:  # fmt: skip
-    """Send the pending deliveries due at ``now`` (only ``route``'s, when given), oldest first; a
-    failure is retried later with backoff, or dead after the channel's last attempt."""
-    now = now or utcnow()
+    """Send the pending deliveries due at ``now`` (default: when the run starts; only
+    ``route``'s, when given), oldest first; a failure is retried later with backoff, or dead
+    after the channel's last attempt. Each claim and outcome reads ``clock`` (:func:`clock_for`:
+    the real time, or stopped at ``now`` when ``now`` is given and ``clock`` is not)."""
+    clock = clock_for(now, clock)
+    now = now or clock()
     env = os.environ if environ is None else environ
     checks = check_routes(routing, env)
     done = Sent()
@@ -265,7 +300,7 @@ def send_due(
         if channel is None:
             done.held[row["route"]] = why or "?"
             continue
-        _tally(done, row, attempt(store, channel, row, now, env))
+        _tally(done, row, attempt(store, channel, row, clock, env))
     done.queued = _pending(store)
     return done
 
@@ -304,48 +339,68 @@ def _channel(
 
 @dataclass(frozen=True)
 class Attempt:
-    """One attempt's outcome: ``sent``, ``pending`` (retried later) or ``dead``."""
+    """One attempt's outcome: ``sent``, ``pending`` (retried later) or ``dead``; ``note``: what
+    to know about a delivery that was sent (recipients an SMTP server refused)."""
 
     status: str
     attempts: int
     error: str | None = None
+    note: str | None = None
 
 
 def attempt(
-    store: Store, channel: Channel, row: Mapping[str, Any], now: datetime,
+    store: Store, channel: Channel, row: Mapping[str, Any], clock: Clock,
     environ: Mapping[str, str],
 ) -> Attempt | None:  # fmt: skip
-    """Claim a due delivery, send it and record the outcome (None: another sender had claimed
-    it)."""
-    if not _claim(store, row["delivery_id"], now):
+    """Claim a due delivery at ``clock()``, send it and record the outcome (None: another sender
+    holds it: it had claimed it, or claimed it after this sender's lease ran out, and records
+    the outcome itself). Whatever the send raises is a failed attempt, retried with backoff
+    (from when the attempt ended) or dead after the channel's last."""
+    lease = _claim(store, row["delivery_id"], clock())
+    if lease is None:
         return None
-    error = send(channel, row, environ)
+    try:
+        result = send(channel, row, environ)
+    except Exception as err:  # one bad delivery must not stop the others, nor stay claimed
+        result = f"cannot send: {err.__class__.__name__}: {err}"[:ERROR]
+    ended = clock()
     attempts = int(row["attempts"]) + 1
+    error = result if isinstance(result, str) else None
+    note = result.note if isinstance(result, Accepted) else None
+    values: dict[str, Any]
     if error is None:
-        values: dict[str, Any] = {"status": "sent", "sent_at": utcnow(), "next_attempt_at": None}
+        values = {"status": "sent", "sent_at": ended, "next_attempt_at": None, "last_error": note}
     elif attempts >= channel.max_attempts:
-        values = {"status": "dead", "next_attempt_at": None}
+        values = {"status": "dead", "next_attempt_at": None, "last_error": error}
     else:
         wait = channel.backoff_seconds * 2 ** (attempts - 1)
-        values = {"status": "pending", "next_attempt_at": now + timedelta(seconds=wait)}
+        values = {"status": "pending", "next_attempt_at": ended + timedelta(seconds=wait),
+                  "last_error": error}  # fmt: skip
     with store.transaction() as connection:
-        connection.execute(update(deliveries)
-                           .where(deliveries.c.delivery_id == row["delivery_id"])
-                           .values(attempts=attempts, last_error=error, **values))  # fmt: skip
-    return Attempt(str(values["status"]), attempts, error)
+        finished = connection.execute(
+            update(deliveries)
+            .where(deliveries.c.delivery_id == row["delivery_id"],
+                   deliveries.c.status == "pending", deliveries.c.next_attempt_at == lease)
+            .values(attempts=attempts, **values)
+        )  # fmt: skip
+    if not finished.rowcount:  # the lease ran out and another sender holds the row now
+        return None
+    return Attempt(str(values["status"]), attempts, error, note)
 
 
-def _claim(store: Store, delivery_id: int, now: datetime) -> bool:
-    """Take a due delivery for this sender (pushing its next attempt back by the lease), so two
-    senders running at once do not both send it."""
+def _claim(store: Store, delivery_id: int, at: datetime) -> datetime | None:
+    """Take a delivery due at ``at`` for this sender: its next attempt is pushed back to ``at``
+    plus the lease, so two senders running at once do not both send it. The lease (the claim's
+    token: only the row still holding it may be finished), or None when it is not due."""
+    lease = at + LEASE
     with store.transaction() as connection:
         result = connection.execute(
             update(deliveries)
             .where(deliveries.c.delivery_id == delivery_id, deliveries.c.status == "pending",
-                   deliveries.c.next_attempt_at <= now)
-            .values(next_attempt_at=now + LEASE)
+                   deliveries.c.next_attempt_at <= at)
+            .values(next_attempt_at=lease)
         )  # fmt: skip
-    return bool(result.rowcount)
+    return lease if result.rowcount else None
 
 
 def _tally(done: Sent, row: Mapping[str, Any], outcome: Attempt | None) -> None:
@@ -353,6 +408,9 @@ def _tally(done: Sent, row: Mapping[str, Any], outcome: Attempt | None) -> None:
         return
     if outcome.status == "sent":
         done.sent += 1
+        if outcome.note:
+            done.notes.append({"delivery_id": row["delivery_id"], "route": row["route"],
+                               "subject": row["subject"], "note": outcome.note})  # fmt: skip
         return
     done.failed += 1
     done.dead += outcome.status == "dead"
@@ -409,8 +467,10 @@ def send_step(
     ``slack``), title, content, owner, and contact_id or persona (whom an email goes to). Queued
     once as ``task:<task_id>`` on route ``plays`` and sent on the routing file's ``plays`` channel
     of that type (else its first channel of that type). ``"sent"``; ``"queued"`` (it failed and
-    will be retried by :func:`send_due`); otherwise why it cannot be sent."""
-    now = now or utcnow()
+    will be retried by :func:`send_due`); otherwise why it cannot be sent. ``now``: as in
+    :func:`send_due` (given, it stops the clock)."""
+    clock = clock_for(now)
+    now = clock()
     env = os.environ if environ is None else environ
     kind = task.get("channel")
     if routing is None:
@@ -428,7 +488,7 @@ def send_step(
     account = accounts_of(store, [str(task["account_id"])]).get(str(task["account_id"]), {})
     payload = {"type": "task", "to": to, "task": dict(task), "account": account}
     enqueue(store, PLAYS, channel, subject, payload, now)
-    return _send_now(store, channel, subject, now, env)
+    return _send_now(store, channel, subject, clock, env)
 
 
 def _step_recipients(
@@ -466,7 +526,7 @@ def contact_email(
 
 
 def _send_now(
-    store: Store, channel: Channel, subject: str, now: datetime, environ: Mapping[str, str]
+    store: Store, channel: Channel, subject: str, clock: Clock, environ: Mapping[str, str]
 ) -> str:
     """Send one delivery if it is due; ``sent``, ``queued`` or why it is not sent."""
     with store.engine.connect() as connection:
@@ -478,11 +538,40 @@ def _send_now(
         return "sent"
     if found["status"] == "dead":
         return f"dead after {found['attempts']} attempts: {found['last_error']}"
-    if found["next_attempt_at"] is not None and found["next_attempt_at"] > now:
+    if found["next_attempt_at"] is not None and found["next_attempt_at"] > clock():
         return "queued"
-    outcome = attempt(store, channel, found, now, environ)
+    outcome = attempt(store, channel, found, clock, environ)
     if outcome is None or outcome.status == "pending":
         return "queued"
     if outcome.status == "dead":
         return f"dead after {outcome.attempts} attempts: {outcome.error}"
     return "sent"
+
+
+# One routing run ------------------------------------------------------------------------------
+
+
+def dispatch(
+    store: Store, routing: RoutingFile, day: date | None = None, now: datetime | None = None,
+    environ: Mapping[str, str] | None = None, *, triggers: TriggerSet | None = None,
+    digests: bool = True, clock: Clock | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """One routing run, in order: route the new open alerts (:func:`route_alerts`: those raised
+    in the two days before ``now``), queue ``day``'s digests (:func:`tenure.routing.digest.
+    queue_digests`; ``day`` defaults to ``now``'s UTC day; ``digests=False``: none, as in
+    ``tenure alerts send``), then send every delivery that is due (:func:`send_due`). ``now`` and
+    ``clock`` as in :func:`send_due` (default: the real time). What was done, as JSON values:
+    ``file``, ``day``, ``routed`` (:meth:`Routed.to_dict`), ``digests``
+    (:meth:`~tenure.routing.digest.Digests.to_dict`, or None) and ``sent``
+    (:meth:`Sent.to_dict`). ValueError: ``day`` out of range (before anything is done)."""
+    from tenure.routing.digest import check_day, queue_digests
+
+    clock = clock_for(now, clock)
+    day = day or clock().date()
+    check_day(day)
+    env = os.environ if environ is None else environ
+    routed = route_alerts(store, routing, triggers=triggers, now=clock(), environ=env)
+    queued = queue_digests(store, routing, day, clock(), env) if digests else None
+    sent = send_due(store, routing, clock(), env, clock=clock)
+    return {"file": routing.origin, "day": day.isoformat(), "routed": routed.to_dict(),
+            "digests": None if queued is None else queued.to_dict(), "sent": sent.to_dict()}  # fmt: skip

@@ -5,11 +5,14 @@ the owner's previous digest was queued (the first digest: the alerts of ``day``;
 :data:`LOOKBACK_DAYS`), so an alert raised late in a day is in the next digest. It is queued once
 per owner and day (subject ``digest:<owner>:<day>`` on route ``digest``) and sent on the routing
 file's ``digest`` channel to ``to`` (``owner``: the owner's address). Owners with no new open
-alerts get no digest.
+alerts get no digest. An owner name longer than :data:`OWNER_IN_SUBJECT` characters is shortened
+in the subject, the same way every time (its start, ``~`` and a hash of the whole name), so the
+subject fits its column.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,13 +21,23 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tenure.routing.deliver import accounts_of, enqueue, recipients, utcnow
+from tenure.routing.deliver import (
+    Clock,
+    accounts_of,
+    clock_for,
+    enqueue,
+    recipients,
+    send_due,
+    utcnow,
+)
 from tenure.routing.messages import MOST_SEVERE_FIRST
 from tenure.routing.routes import DIGEST, RoutingFile, route_problems
 from tenure.store import Store
 from tenure.store.tables import alerts, deliveries
 
 LOOKBACK_DAYS = 31
+OWNER_IN_SUBJECT = 150  # the longest owner name kept whole in ``digest:<owner>:<day>``
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9999, 12, 31)  # the days a digest can be for
 
 
 @dataclass
@@ -45,7 +58,25 @@ class Digests:
 
 
 def subject(owner: str, day: date) -> str:
-    return f"digest:{owner}:{day.isoformat()}"
+    """``digest:<owner>:<day>``, with a long owner name shortened (:func:`subject_owner`)."""
+    return f"digest:{subject_owner(owner)}:{day.isoformat()}"
+
+
+def subject_owner(owner: str) -> str:
+    """The owner as a digest's subject names them: the name itself, or when it is longer than
+    :data:`OWNER_IN_SUBJECT` characters its start, ``~`` and 16 hex digits of its SHA-256 (the
+    same every time, so a digest is still queued once per owner and day)."""
+    if len(owner) <= OWNER_IN_SUBJECT:
+        return owner
+    digest = hashlib.sha256(owner.encode("utf-8")).hexdigest()[:16]
+    return f"{owner[: OWNER_IN_SUBJECT - 17]}~{digest}"
+
+
+def check_day(day: date) -> None:
+    """ValueError (one line) unless ``day`` is from :data:`FIRST_DAY` to :data:`LAST_DAY`."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"day {day.isoformat()} is out of range: give a day from "
+                         f"{FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}")  # fmt: skip
 
 
 def queue_digests(
@@ -53,7 +84,9 @@ def queue_digests(
     environ: Mapping[str, str] | None = None,
 ) -> Digests:  # fmt: skip
     """Queue ``day``'s digest for every owner with new open alerts (once per owner and day);
-    :func:`tenure.routing.deliver.send_due` with ``route="digest"`` sends them."""
+    :func:`tenure.routing.deliver.send_due` with ``route="digest"`` sends them. ValueError:
+    ``day`` out of range (:func:`check_day`)."""
+    check_day(day)
     now = now or utcnow()
     done = Digests(day)
     route = routing.digest
@@ -90,14 +123,15 @@ def owners_alerts(store: Store, day: date, done: Digests) -> dict[str, list[dict
         if not owner:
             done.unowned += row["day"] == day
             continue
-        since = previous.get(owner)
+        since = previous.get(subject_owner(owner))
         if (row["day"] == day) if since is None else (row["raised_at"] > since):
             found.setdefault(owner, []).append(summary(row, account))
     return found
 
 
 def previous_digests(store: Store, day: date) -> dict[str, datetime]:
-    """When each owner's latest digest for a day before ``day`` was queued."""
+    """When each owner's latest digest for a day before ``day`` was queued (by the owner as the
+    subject names them: :func:`subject_owner`)."""
     query = select(deliveries.c.subject, deliveries.c.created_at).where(
         deliveries.c.route == DIGEST, deliveries.c.subject.startswith("digest:")
     )
@@ -139,3 +173,19 @@ def payload(
     return {"type": "digest", "to": to, "owner": owner, "day": day.isoformat(), "since": since,
             "total": len(listed), "counts": {s: len(v) for s, v in by_severity.items()},
             "alerts": {s: v for s, v in by_severity.items() if v}}  # fmt: skip
+
+
+def send_digests(
+    store: Store, routing: RoutingFile, day: date | None = None, now: datetime | None = None,
+    environ: Mapping[str, str] | None = None, *, clock: Clock | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """What ``tenure digest`` does: queue ``day``'s digests (default: ``now``'s UTC day) and send
+    the digests that are due. :meth:`Digests.to_dict` with ``sent`` (what
+    :func:`tenure.routing.deliver.send_due` did on route ``digest``). ValueError: ``day`` out
+    of range."""
+    clock = clock_for(now, clock)
+    day = day or clock().date()
+    env = os.environ if environ is None else environ
+    queued = queue_digests(store, routing, day, clock(), env)
+    sent = send_due(store, routing, clock(), env, route=DIGEST, clock=clock)
+    return queued.to_dict() | {"sent": sent.to_dict()}

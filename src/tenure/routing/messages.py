@@ -26,6 +26,20 @@ class Message:
     intro: list[str] = field(default_factory=list)
     sections: list[tuple[str, list[str]]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:  # a subject is one line, whatever the data says
+        object.__setattr__(self, "subject", one_line(self.subject))
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: every line break (CR, LF and the other Unicode ones) becomes a
+    space, so a value from the data cannot end an email header or start another."""
+    return " ".join(text.splitlines())
+
+
+def header_value(text: str) -> str:
+    """A value fit for an email header (Subject, From, To): on one line."""
+    return one_line(text)
+
 
 def message(payload: Mapping[str, Any]) -> Message:
     """The message a payload says."""
@@ -125,7 +139,7 @@ def html_text(m: Message) -> str:
 def slack_blocks(m: Message, mentions: list[str]) -> tuple[str, list[dict[str, Any]]]:
     """The message for Slack: the fallback text and Block Kit blocks (mentions up front)."""
     lead = " ".join(mentions)
-    text = f"{lead} {m.subject}".strip()
+    text = f"{lead} {_escape(m.subject)}".strip()  # only the mentions are Slack syntax
     blocks: list[dict[str, Any]] = [_section(f"{lead} *{_escape(m.subject)}*".strip()),
                                     _section("\n".join(_escape(i) for i in m.intro))]  # fmt: skip
     for heading, items in m.sections:

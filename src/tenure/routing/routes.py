@@ -17,6 +17,7 @@ that is not set is a problem of the moment (:func:`check_routes` reads the envir
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -33,6 +34,8 @@ PLAY_TYPES = ("email", "slack")  # the channels an automated play step can use
 OWNER = "owner"  # ``to: owner``: the account owner's address (from ``owners``)
 DIGEST, PLAYS, FILE = "digest", "plays", "(file)"  # route names of digests, play steps, the rest
 MATCH_KEYS = ("severity", "direction", "trigger", "segment", "owner", "account")
+ROUTE_NAME = 100  # the longest route name (the deliveries table keeps it in 200 characters)
+LOOPBACK = ("localhost", "127.0.0.1", "::1")  # an SMTP login to these may go in clear text
 _NAME = re.compile(r"[a-z0-9_-]+\Z")
 _ADDRESS = re.compile(r"[^@\s<>,;]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\Z")
 _ENV = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -84,6 +87,7 @@ class Secret:
     line: int
     value: str | None = None
     env: str | None = None
+    url: bool = False  # a URL (checked when read from the environment, too)
 
     def read(self, environ: Mapping[str, str]) -> str | None:
         """The value, or None when its environment variable is not set (or empty)."""
@@ -223,6 +227,34 @@ def check_routes(
     return found
 
 
+def describe(routing: RoutingFile, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The file as ``tenure routes`` and ``tenure routes check`` report it, as JSON values:
+    ``file``, ``version``, ``routes`` (each route and the digest: :meth:`Route.to_dict` with its
+    channel's ``type``, whether it ``sends`` and ``why`` not), ``problems`` (each problem once,
+    :meth:`Problem.to_dict` with ``text`` and the ``routes`` it touches, ``plays`` and ``(file)``
+    among them) and ``sends_nothing`` (route, ``plays``: why). Secrets' environment variables are
+    read from ``environ`` (default: the process environment)."""
+    checks = check_routes(routing, environ)
+    rows = []
+    for name, problems in checks.items():
+        route = routing.route(name)
+        if route is None:
+            continue
+        channel = routing.channels.get(route.channel)
+        rows.append(route.to_dict() | {"type": channel.type if channel else None,
+                                       "sends": not problems,
+                                       "why": problems[0].why if problems else None})  # fmt: skip
+    once: dict[Problem, list[str]] = {}
+    for name, problems in checks.items():
+        for p in problems:
+            once.setdefault(p, []).append(name)
+    return {"file": routing.origin, "version": routing.version, "routes": rows,
+            "problems": [p.to_dict() | {"routes": names, "text": str(p)}
+                         for p, names in once.items()],
+            "sends_nothing": {name: found[0].why for name, found in checks.items()
+                              if found and name != FILE}}  # fmt: skip
+
+
 def route_problems(routing: RoutingFile, route: Route, environ: Mapping[str, str]) -> list[Problem]:
     """Why ``route`` sends nothing (empty: it sends): its own problems and its channel's."""
     channel = routing.channels.get(route.channel)
@@ -234,13 +266,39 @@ def route_problems(routing: RoutingFile, route: Route, environ: Mapping[str, str
 def channel_problems(
     routing: RoutingFile, channel: Channel, environ: Mapping[str, str]
 ) -> list[Problem]:
-    """A channel's problems, with the environment variables its secrets name that are not set."""
-    unset = [
-        Problem(routing.origin, s.line, s.path, f"environment variable {s.env} is not set")
-        for s in channel.secrets()
-        if s.env is not None and s.read(environ) is None
-    ]
-    return [*channel.problems, *unset]
+    """A channel's problems, with the environment variables its secrets name that are not set
+    (or, for a URL, do not hold one)."""
+    found = []
+    for s in channel.secrets():
+        value = s.read(environ) if s.env is not None else None
+        if s.env is not None and value is None:
+            found.append(Problem(routing.origin, s.line, s.path,
+                                 f"environment variable {s.env} is not set"))  # fmt: skip
+        elif s.url and value is not None and (why := url_problem(value, show=False)):
+            found.append(Problem(routing.origin, s.line, s.path,
+                                 f"environment variable {s.env}: {why}"))  # fmt: skip
+    return [*channel.problems, *found]
+
+
+def url_problem(value: str, show: bool = True) -> str | None:
+    """Why ``value`` is not a URL a webhook can be sent to (an http(s) URL httpx can parse, with
+    a host and a valid port), or None. ``show``: quote the value (not when it is a secret read
+    from the environment)."""
+    import httpx
+
+    got = f", got {value!r}" if show else ""
+    if not value.startswith(("https://", "http://")):
+        return f"an http(s):// URL{got}"
+    try:
+        parsed = httpx.URL(value)
+        port = parsed.port
+    except (httpx.InvalidURL, ValueError) as err:
+        return f"not a valid URL ({err}){got}"
+    if not parsed.host:
+        return f"a URL with a host{got}"
+    if port is not None and not 0 < port < 65536:
+        return f"a port from 1 to 65535, got {port}"
+    return None
 
 
 def play_problems(
@@ -273,6 +331,16 @@ def _unused(routing: RoutingFile, environ: Mapping[str, str]) -> list[Problem]:
         used |= {c.name for c in map(routing.play_channel, PLAY_TYPES) if c is not None}
     return [p for c in routing.channels.values() if c.name not in used
             for p in channel_problems(routing, c, environ)]  # fmt: skip
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.1, ::1): a login to it stays on the machine."""
+    if host.lower() in LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def is_address(text: str) -> bool:
@@ -358,7 +426,7 @@ class _Reader(Reader):
         host = spec.get("host", "localhost")
         if not isinstance(host, str) or not host:
             problems.append(self.problem(join(path, "host"), f"a host name, got {kind_of(host)}"))
-        found = {
+        found: dict[str, Any] = {
             "host": str(host), "sender": str(sender or ""),
             "port": self.whole(spec, "port", path, 25, 1, problems),
             "starttls": self.flag(spec, "starttls", path, problems),
@@ -370,6 +438,10 @@ class _Reader(Reader):
             problems.append(self.problem(path, "give both username and password, or neither"))
         if found["ssl"] and found["starttls"]:
             problems.append(self.problem(join(path, "starttls"), "give ssl or starttls, not both"))
+        login: Secret | None = found["password"]
+        if login and not (found["ssl"] or found["starttls"]) and not is_loopback(found["host"]):
+            problems.append(self.problem(login.path, "would send the password in clear text: set "
+                                         "starttls or ssl (or send through localhost)"))  # fmt: skip
         return found
 
     def secret(
@@ -382,7 +454,7 @@ class _Reader(Reader):
         elif named is not None:
             where = join(path, f"{key}_env")
             if isinstance(named, str) and _ENV.match(named):
-                return Secret(where, self.line(where), env=named)
+                return Secret(where, self.line(where), env=named, url=url)
             problems.append(self.problem(where, f"an environment variable name, got {kind_of(named)}"))  # fmt: skip
         elif inline is not None:
             return self.inline(inline, join(path, key), url, problems)
@@ -396,10 +468,11 @@ class _Reader(Reader):
         if not isinstance(value, str) or not value:
             problems.append(self.problem(where, f"some text, got {kind_of(value)}"))
             return None
-        if url and not value.startswith(("https://", "http://")):
-            problems.append(self.problem(where, f"an http(s):// URL, got {value!r}"))
+        why = url_problem(value) if url else None
+        if why:
+            problems.append(self.problem(where, why))
             return None
-        return Secret(where, self.line(where), value=value)
+        return Secret(where, self.line(where), value=value, url=url)
 
     # Routes ------------------------------------------------------------------------------------
 
@@ -423,6 +496,8 @@ class _Reader(Reader):
                             f"lower-case letters, digits, - and _, got {kind_of(name)}")  # fmt: skip
         if name in (DIGEST, PLAYS, FILE):
             raise self.fail(join(path, "name"), f"{name!r} is reserved; choose another name")
+        if len(name) > ROUTE_NAME:
+            raise self.fail(join(path, "name"), f"at most {ROUTE_NAME} characters, got {len(name)}")
         problems = self.unknown_keys(item, path, _ROUTE_KEYS)
         match = self.match(item.get("match") or {}, join(path, "match"), problems)
         channel, to = self.target(item, path, channels, problems)
