@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from postgres_server import throwaway_postgres
-from tenure.cli import app
+from tenure.cli import app, console, out
 from tenure.demo import PortfolioSpec, generate_portfolio
 from tenure.demo.load import demo_model
 from tenure.health import load_model
@@ -95,6 +95,8 @@ class Cli:
     def __init__(self, url: str) -> None:
         self.url = url
         self.runner = CliRunner()
+        for terminal in (out, console):  # as wide as COLUMNS says below, however the process began
+            terminal.width = 200
 
     def run(self, *args: str, code: int | None = 0) -> Any:
         result = self.runner.invoke(

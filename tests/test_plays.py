@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 import tenure.cli.plays  # noqa: F401  (registers playbooks, plays and tasks on the app)
 from conftest import Cli, copy_database, portfolio_url
+from tenure.health.scoring import today
 from tenure.ingest import import_file
 from tenure.plays.content import ContentError, render, sample_context
 from tenure.plays.facts import record, signals_on
@@ -30,17 +31,25 @@ from tenure.plays.playbooks import (
     parse_roles,
 )
 from tenure.plays.running import (
+    ALERT_LOOKBACK_DAYS,
+    NO_IN_APP,
     NO_ROUTES,
+    OVERDUE_DAYS,
     PlayError,
     advance,
+    check_day,
     content_context,
+    inbox_only,
     play_with_tasks,
+    reconcile,
+    routed,
+    run_day,
     start,
     start_from_alerts,
 )
 from tenure.plays.tasks import complete, list_plays, list_tasks, skip
 from tenure.store import Store
-from tenure.store.tables import alerts, plays
+from tenure.store.tables import alerts, deliveries, plays, tasks
 from tenure.triggers.definitions import default_triggers
 from tenure.triggers.live import open_alerts, run
 
@@ -125,6 +134,14 @@ STEP = "  - name: a\n    day: 0\n    channel: call\n    title: Call\n    content
          "SecurityError: access to attribute '__class__' of 'str' object is unsafe"),
         (HEAD.replace("risk", "churn") + STEP, 3, "kind", "one of onboarding, renewal"),
         ("start_when: [Usage Decline]\n" + HEAD + STEP, 1, "start_when[0]", "lower-case letters"),
+        (HEAD.replace("name: p", "name: " + "p" * 101) + STEP, 1, "name", "up to 100 lower-case"),
+        (HEAD + STEP.replace("day: 0", "day: 100000000000"), 6, "steps[0].day",
+         "a whole number of at most 3650, got 100000000000"),
+        ("max_days: 4000\n" + HEAD + STEP, 1, "max_days", "at most 3650, got 4000"),
+        (HEAD + STEP.replace("Hello", "\"{{ contacts.clear() or '' }}\""), 9, "steps[0].content",
+         "SecurityError: access to attribute 'clear' of 'dict' object is unsafe"),
+        (HEAD + STEP.replace("Hello", "'{{ 10 ** (10 ** 8) }}'"), 9, "steps[0].content",
+         "SecurityError: a power with exponent 100000000 is too large"),
     ],
 )  # fmt: skip
 def test_errors_name_file_line_and_field(body: str, line: int, field: str, says: str) -> None:
@@ -166,6 +183,15 @@ def test_a_directory_of_playbooks_with_roles(tmp_path: Path) -> None:
         parse_roles("csm: {default: x}\n")
     with pytest.raises(PlaybookError, match=r"roles\.yaml:2: executive\.segments\.smb: a name"):
         parse_roles("executive:\n  segments: {smb: 3}\n")
+    with pytest.raises(PlaybookError, match=r"roles\.yaml:2: executive\.default: a name of up to "
+                                             r"200 characters, got 201"):  # fmt: skip
+        parse_roles("executive:\n  default: " + "x" * 201 + "\n")
+    with pytest.raises(PlaybookError, match=r"roles\.yaml:3: executive\.owners\.Ann: a name of"):
+        parse_roles("executive:\n  owners:\n    Ann: " + "y" * 300 + "\n")
+    (tmp_path / "long").mkdir()  # the latest step allowed, and max_days defaults to it
+    (tmp_path / "long" / "q.yaml").write_text(HEAD + STEP.replace("day: 0", "day: 3650"))
+    longest = load_playbooks(tmp_path / "long").get("p")
+    assert longest is not None and longest.max_days == 3650
     (tmp_path / "empty").mkdir()
     with pytest.raises(PlaybookError, match="no playbook files"):
         load_playbooks(tmp_path / "empty")
@@ -187,6 +213,30 @@ def test_content_is_rendered_in_a_sandbox_with_strict_names() -> None:
         render("{{ signals.nope }}", context)
     with pytest.raises(ContentError, match="unknown name 'os'"):
         render("{{ os.system('true') }}", context)
+
+
+def test_templates_cannot_change_their_data_or_grow_without_bound() -> None:
+    context = sample_context("champion")
+    before = repr(context)
+    for mutating in ("{{ contacts.clear() or '' }}", "{{ open_tickets.append(1) or '' }}",
+                     "{{ account.update(name='x') or '' }}", "{{ contacts.champion.pop() }}"):  # fmt: skip
+        with pytest.raises(ContentError, match=r"SecurityError: access to attribute .* is unsafe"):
+            render(mutating, context)
+    assert repr(context) == before
+    for huge, says in (("{{ 10 ** (10 ** 8) }}", "a power with exponent 100000000 is too large"),
+                       ("{{ 'x' * 10 ** 10 }}", "repeating 1 items 10000000000 times is longer"),
+                       ("{{ [0] * 10 ** 9 }}", "repeating 1 items 1000000000 times"),
+                       ("{{ (2 ** 1000) * (2 ** 1000) }}", "a product of more than 1024 bits"),
+                       ("{{ ('x' * 99999) + ('x' * 2) }}", "joining 99999 and 2 items is longer"),
+                       ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "RecursionError")):  # fmt: skip
+        with pytest.raises(ContentError, match=says):
+            render(huge, context)
+    assert render("{{ 2 ** 10 }} {{ 'ab' * 2 }} {{ 1.5 ** 2 }} {{ 'a' + 'b' }}", context) == \
+        "1024 abab 2.25 ab"  # fmt: skip
+    # each render reads its own copy: what one step's template sees cannot leak into the next
+    shared = {"contacts": {"champion": [{"name": "Ann"}]}}
+    assert render("{% set c = contacts %}{{ c.champion[0].name }}", shared) == "Ann"
+    assert shared == {"contacts": {"champion": [{"name": "Ann"}]}}
 
 
 # Plays --------------------------------------------------------------------------------------
@@ -505,3 +555,144 @@ def test_a_play_on_every_backend(store: Store, tmp_path: Path) -> None:
     assert complete(store, moved["tasks"][0]["task_id"])["status"] == "done"
     with store.engine.connect() as connection:
         assert connection.execute(plays.select()).one().status == "running"
+    with store.transaction() as connection:  # the heads-up was queued, and its delivery died
+        connection.execute(update(tasks).where(tasks.c.task_id == heads_up["task_id"])
+                           .values(status="queued"))  # fmt: skip
+        connection.execute(insert(deliveries).values(
+            route="plays", channel="slack", subject=f"task:{heads_up['task_id']}", target="#cs",
+            payload={}, status="dead", attempts=5, last_error="boom",
+            created_at=datetime(2026, 3, 1, 9)))  # fmt: skip
+    assert [(r["task_id"], r["status"], r["note"]) for r in reconcile(store)] == [
+        (heads_up["task_id"], "open", "delivery failed: boom")]  # fmt: skip
+
+
+def test_the_daily_run_starts_plays_from_recent_alerts(own: Store, books: PlaybookSet) -> None:
+    """Alerts raised before the day (on import, by a catch-up run, on a day the run missed)
+    start their plays on the day; too old ones, started ones and covered ones do not."""
+    _alert(own, "t-calendar", "calendar", MONDAY - timedelta(days=3))
+    _alert(own, "t-finish", "finish", MONDAY - timedelta(days=ALERT_LOOKBACK_DAYS + 1))  # too old
+    _alert(own, "t-succeed", "succeed", MONDAY - timedelta(days=2))
+    with own.transaction() as connection:  # succeed ran (by hand) after its alert, and ended
+        connection.execute(insert(plays).values(
+            playbook="succeed", playbooks_digest="0" * 64, account_id=ACCOUNT,
+            started_day=MONDAY - timedelta(days=2), started_by="hand", status="succeeded",
+            ended_day=MONDAY - timedelta(days=1), baseline={},
+            started_at=datetime(2026, 2, 28, 9)))  # fmt: skip
+    first = run_day(own, MONDAY, playbooks=books, send=Recorder({}))
+    assert [p["playbook"] for p in first["started"]] == ["calendar"]
+    play = first["started"][0]
+    assert play["started_day"] == MONDAY and play["started_by"] == "trigger:t-calendar"
+    assert play["baseline"]["day"] == "2026-03-02" and play["baseline"]["alert_day"] == "2026-02-27"
+    assert [(s["playbook"], s["reason"]) for s in first["not_started"]] == [
+        ("succeed", "succeed ran on acct-00001 after the alert (play 1, succeeded on 2026-03-01)")]  # fmt: skip
+    assert {"ended", "tasks", "problems", "reconciled"} <= set(first)
+    again = run_day(own, MONDAY + timedelta(days=1), playbooks=books, send=Recorder({}))
+    assert again["started"] == [] and [s["reason"] for s in again["not_started"]] == [
+        f"already started (play {play['play_id']})",
+        "succeed ran on acct-00001 after the alert (play 1, succeeded on 2026-03-01)"]  # fmt: skip
+    narrow = start_from_alerts(own, MONDAY, playbooks=books, lookback=0)  # only the day's alerts
+    assert narrow == {"day": "2026-03-02", "started": [], "skipped": []}
+
+
+def test_in_app_steps_stay_open_for_a_person_without_an_in_app_channel(
+    own: Store, books: PlaybookSet
+) -> None:
+    assert routed(own, None) is inbox_only
+    assert inbox_only({"channel": "in_app"}) == NO_IN_APP
+    assert inbox_only({"channel": "email"}) == NO_ROUTES
+    play = start(own, "calendar", ACCOUNT, MONDAY, playbooks=books)
+    moved = {
+        t["step"]: t for t in advance(own, MONDAY + timedelta(days=1), playbooks=books)["tasks"]
+    }
+    assert moved["nudge"]["status"] == "open" and moved["nudge"]["note"] == NO_IN_APP
+    assert NO_IN_APP == "in-app message to deliver: no in-app channel is connected"
+    listed = [t["step"] for t in list_tasks(own, play_id=play["play_id"])]  # the default: open
+    assert "nudge" in listed
+
+
+MAIL = """name: mail
+version: 1
+kind: adoption
+steps:
+  - {name: first, day: 0, channel: email, title: First, content: First}
+  - {name: second, day: 0, channel: email, title: Second, content: Second}
+  - {name: soon, day: 2, channel: email, title: Soon, content: Soon}
+  - {name: today, day: 6, channel: email, title: Today, content: Today}
+"""
+
+
+def test_plays_run_on_the_day_and_late_steps_wait_for_a_person(own: Store, tmp_path: Path) -> None:
+    (tmp_path / "mail").mkdir()
+    (tmp_path / "mail" / "mail.yaml").write_text(MAIL)
+    mail = load_playbooks(tmp_path / "mail")
+    now = today()
+    with pytest.raises(PlayError, match=rf"{now + timedelta(days=5)} is in the future \(today is "
+                                        rf"{now}\): plays run on the day"):  # fmt: skip
+        start(own, "mail", ACCOUNT, now + timedelta(days=5), playbooks=mail)
+    for refused in (start_from_alerts, advance, run_day):
+        with pytest.raises(PlayError, match="is in the future"):
+            refused(own, date(9999, 12, 31), playbooks=mail)
+    with pytest.raises(PlayError, match="1969-12-31 is out of range: plays run from 1970-01-01"):
+        start(own, "mail", ACCOUNT, date(1969, 12, 31), playbooks=mail)
+    check_day(now + timedelta(days=1))  # a time zone ahead of UTC
+    assert list_plays(own) == []
+
+    queued = Recorder({"email": "queued"})
+    play = start(own, "mail", ACCOUNT, MONDAY, playbooks=mail, send=queued)
+    first, second = play["tasks"][0], play["tasks"][1]
+    assert (first["status"], first["note"]) == (
+        "queued", f"queued: delivery task:{first['task_id']} (being retried)")  # fmt: skip
+    assert reconcile(own) == []  # nothing was delivered yet
+    with own.transaction() as connection:  # the first dies, the second goes out on a retry
+        for task, status, error in ((first, "dead", "550 mailbox unavailable"),
+                                    (second, "sent", None)):  # fmt: skip
+            connection.execute(insert(deliveries).values(
+                route="plays", channel="email", subject=f"task:{task['task_id']}",
+                target="max@example.com", payload={}, status=status, attempts=5,
+                last_error=error, created_at=datetime(2026, 3, 2, 9)))  # fmt: skip
+
+    send = Recorder({"email": "sent"})
+    late = MONDAY + timedelta(days=6)  # the days between were missed
+    moved = advance(own, late, playbooks=mail, send=send)
+    assert [(r["step"], r["status"], r["note"]) for r in moved["reconciled"]] == [
+        ("first", "open", "delivery failed: 550 mailbox unavailable"), ("second", "sent", None)]  # fmt: skip
+    assert [(t["step"], t["status"], t["note"]) for t in moved["tasks"]] == [
+        ("soon", "open", f"overdue by {6 - 2} days: not sent automatically"),
+        ("today", "sent", None)]  # fmt: skip
+    assert OVERDUE_DAYS < 6 - 2 and [t["step"] for t in send.sent] == ["today"]
+    with own.engine.connect() as connection:
+        reopened = connection.execute(
+            select(tasks).where(tasks.c.task_id == first["task_id"])).one()  # fmt: skip
+    assert reopened.status == "open" and reopened.done_at is None
+    assert [t["step"] for t in list_tasks(own, play_id=play["play_id"])] == ["first", "soon"]
+    assert advance(own, late, playbooks=mail, send=send)["reconciled"] == []  # once
+
+
+def test_data_is_printed_as_it_is_not_as_markup(sqlite_store: Store, sqlite_url: str,
+                                                 tmp_path: Path) -> None:  # fmt: skip
+    odd = "acct-[/x]"
+    files = {
+        "accounts": f"account_id,name,segment,owner,created_at\n{odd},[bold]Odd[/bold] Co,smb,"
+                    "[red]Lee[/red],2025-01-01\n",
+        "contacts": "contact_id,account_id,email,name,persona,status,created_at\n"
+                    f"c-1,{odd},joan@odd.example,Joan [/] Park,champion,active,2025-01-02\n",
+    }  # fmt: skip
+    for kind, text in files.items():
+        path = tmp_path / f"{kind}.csv"
+        path.write_text(text)
+        assert import_file(sqlite_store, kind, path).rejected == 0
+    cli = Cli(sqlite_url)
+    started = cli.run("plays", "start", "advocacy", odd, "--day", "2026-03-01").output
+    assert f"advocacy on {odd} from 2026-03-01." in started
+    assert "[red]" in started  # the owner as it is, not read as markup (its cell may wrap)
+    assert odd in cli.run("plays").output
+    assert odd in cli.run("tasks", "--status", "all").output
+    again = cli.run("plays", "start", "advocacy", odd, "--day", "2026-03-01", code=1).output
+    assert f"advocacy is already running on {odd}" in again
+    assert f"no account '{odd}[/y]'" in cli.run("plays", "start", "advocacy", odd + "[/y]",
+                                                "--day", "2026-03-01", code=1).output  # fmt: skip
+    assert odd in cli.run("plays", "advance", "--day", "2026-03-08").output  # it exits: no ARR
+    far = cli.json("plays", "start", "advocacy", odd, "--day", "9999-12-31", code=1)["error"]
+    assert far.startswith("9999-12-31 is in the future (today is ") and "\n" not in far
+    assert cli.json("plays", "advance", "--day", "9999-12-31", code=1)["error"].startswith(
+        "9999-12-31 is in the future")  # fmt: skip

@@ -67,8 +67,8 @@ def _day(day: datetime | None) -> date:
 
 
 def _send(tenure: Tenure, as_json: bool) -> Send:
-    """How automated steps are carried out: on the routing file's channels (TENURE_ROUTES), else
-    in the in-app inbox only."""
+    """How automated steps are carried out: email and Slack on the routing file's channels
+    (TENURE_ROUTES); what no channel carries stays open for a person, with a note saying why."""
     from tenure.plays.running import routed
     from tenure.routing.routes import RoutingError, load_routes
 
@@ -111,7 +111,7 @@ def playbooks_list(
                          (("exit", p.exit_when), ("success", p.success_when)) if c) + \
             f"\nmax {p.max_days} days"  # fmt: skip
         table.add_row(p.name, p.kind, ", ".join(starts[p.name]) or "by hand", steps, ends.strip())
-    out.print(table)
+    out.print(table, markup=False)
 
 
 @playbooks_app.command("check")
@@ -126,7 +126,7 @@ def playbooks_check(directory: DirOption = None, as_json: JsonOption = False) ->
         emit_json({"directory": found.origin, "valid": True, "playbooks": len(found.playbooks),
                    "warnings": warnings})  # fmt: skip
         return
-    out.print(f"{found.origin}: {len(found.playbooks)} playbooks, valid.")
+    out.print(f"{found.origin}: {len(found.playbooks)} playbooks, valid.", markup=False)
     for warning in warnings:
         out.print(f"Warning: {warning}", markup=False)
 
@@ -173,7 +173,7 @@ def render_plays(rows: list[dict[str, Any]]) -> None:
         table.add_row(str(p["play_id"]), p["playbook"], p["account_id"], str(p["started_day"]),
                       p["started_by"], p["status"] + (f" {p['ended_day']}" if p["ended_day"] else ""),
                       counts, p["outcome"] or "")  # fmt: skip
-    out.print(table)
+    out.print(table, markup=False)
 
 
 @plays_app.command("start")
@@ -201,37 +201,41 @@ def plays_start(
         emit_json({"play": play})
         return
     out.print(f"Play {play['play_id']}: {play['playbook']} on {play['account_id']} from "
-              f"{play['started_day']}.")  # fmt: skip
+              f"{play['started_day']}.", markup=False)  # fmt: skip
     render_tasks(play["tasks"])
 
 
 @plays_app.command("advance")
 def plays_advance(day: DayOption = None, db: DbOption = None, as_json: JsonOption = False) -> None:
     """Run the plays for a day (schedule it daily, after `tenure triggers run`): start the
-    playbooks named by the day's open alerts, end plays whose exit or success criteria hold,
-    and carry out the steps due."""
-    from tenure.plays.running import advance, start_from_alerts
+    playbooks named by open alerts of the last 7 days not yet acted on, end plays whose exit or
+    success criteria hold, and carry out the steps due."""
+    from tenure.plays.running import PlayError, run_day
 
     on = _day(day)
     with opened(db, as_json) as tenure:
         found = _playbooks(None, as_json, tenure.settings.playbooks)
-        send = _send(tenure, as_json)
-        started = start_from_alerts(tenure.store, on, playbooks=found, send=send)
-        moved = advance(tenure.store, on, playbooks=found, send=send)
+        try:
+            moved = run_day(tenure.store, on, playbooks=found, send=_send(tenure, as_json))
+        except PlayError as err:
+            raise fail(str(err), as_json) from None
     if as_json:
-        emit_json(moved | {"started": started["started"], "not_started": started["skipped"]})
+        emit_json(moved)
         return
-    out.print(f"{on}: {len(started['started'])} plays started from alerts, "
+    out.print(f"{on}: {len(moved['started'])} plays started from alerts, "
               f"{len(moved['tasks'])} steps came due, {len(moved['ended'])} plays ended.")  # fmt: skip
-    for p in started["started"]:
+    for p in moved["started"]:
         out.print(f"  started {p['playbook']} on {p['account_id']} (play {p['play_id']}, "
                   f"{p['started_by']})", markup=False)  # fmt: skip
-    for s in started["skipped"]:
+    for s in moved["not_started"]:
         out.print(f"  not started: {s['playbook']} on {s['account_id']}: {s['reason']}",
                   markup=False)  # fmt: skip
     for e in moved["ended"]:
         out.print(f"  play {e['play_id']} ({e['playbook']} on {e['account_id']}) {e['status']}: "
                   f"{e['outcome']}", markup=False)  # fmt: skip
+    for r in moved["reconciled"]:
+        out.print(f"  task {r['task_id']} ({r['step']} on {r['account_id']}) {r['status']}"
+                  f"{': ' + r['note'] if r['note'] else ''}", markup=False)  # fmt: skip
     for problem in moved["problems"]:
         out.print(f"  problem: {problem}", markup=False)
     render_tasks(moved["tasks"])

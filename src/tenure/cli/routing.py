@@ -31,12 +31,6 @@ FileOption = Annotated[
 ]  # fmt: skip
 
 
-def _fail(message: str, as_json: bool) -> typer.Exit:
-    """:func:`tenure.cli.fail` for a message that may hold text from files or data (printed as
-    it is, never read as rich markup)."""
-    return fail(message if as_json else escape(message), as_json)
-
-
 def _say(text: str) -> None:
     """A line with values from files or data in it, on stdout, printed as it is."""
     out.print(text, markup=False, highlight=False)
@@ -59,7 +53,7 @@ def _load(path: Path | None, setting: str, as_json: bool) -> RoutingFile | None:
     try:
         return load_routes(path) if path else routes_in_force(setting)
     except RoutingError as err:
-        raise _fail(str(err), as_json) from None
+        raise fail(str(err), as_json) from None
 
 
 def _nothing(data: dict[str, Any], as_json: bool) -> None:
@@ -77,7 +71,7 @@ def _triggers(setting: str, as_json: bool) -> TriggerSet:
     try:
         return triggers_in_force(setting)
     except TriggerError as err:
-        raise _fail(str(err), as_json) from None
+        raise fail(str(err), as_json) from None
 
 
 # tenure routes -------------------------------------------------------------------------------
@@ -225,7 +219,7 @@ def alerts_retry(
         try:
             row = retry(tenure.store, delivery_id)
         except (KeyError, ValueError) as err:
-            raise _fail(str(err.args[0]), as_json) from None
+            raise fail(str(err.args[0]), as_json) from None
     if as_json:
         emit_json({"delivery_id": row["delivery_id"], "status": row["status"],
                    "route": row["route"], "subject": row["subject"]})  # fmt: skip
@@ -256,7 +250,7 @@ def digest_command(
         try:
             check_day(day.date())
         except ValueError as err:
-            raise _fail(str(err), as_json) from None
+            raise fail(str(err), as_json) from None
     with opened(db, as_json) as tenure:
         routing = _load(path, tenure.settings.routes, as_json)
         if routing is None:

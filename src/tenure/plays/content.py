@@ -1,28 +1,40 @@
 """Step content: Jinja2 templates rendered in a sandbox from the account's context.
 
-Templates run in :class:`jinja2.sandbox.SandboxedEnvironment` with :class:`jinja2.StrictUndefined`:
-a template cannot reach Python internals (``{{ ''.__class__ }}`` is refused), and a name or key
-that does not exist is an error, never an empty string in an email. On load each template is
-parsed, its names checked against :data:`NAMES`, and rendered against two sample contexts (one
-with every person and fact present, one without the step's contact, the alert and the renewal),
-so a typo or an unguarded ``contact.name`` fails at ``tenure playbooks check`` with the file and
-line, not in front of a customer.
+Templates run in :class:`jinja2.sandbox.ImmutableSandboxedEnvironment` with
+:class:`jinja2.StrictUndefined`: a template cannot reach Python internals (``{{ ''.__class__ }}``
+is refused), cannot change the data it reads (``{{ contacts.clear() }}`` is refused, and each
+render reads its own deep copy of the context, so one step cannot change what the next one sees),
+and a name or key that does not exist is an error, never an empty string in an email. Arithmetic
+is bounded (:class:`Sandbox`): ``**`` and ``*`` on whole numbers may not build a number of more
+than :data:`MAX_INT_BITS` bits, and ``*`` and ``+`` may not build a string or list longer than
+:data:`MAX_LENGTH`, so ``{{ 10**10**8 }}`` or ``{{ 'x' * 10**10 }}`` is an error, not a hung
+run. On load each template is parsed, its names checked against :data:`NAMES`, and rendered
+against two sample contexts (one with every person and fact present, one without the step's
+contact, the alert and the renewal), so a typo or an unguarded ``contact.name`` fails at
+``tenure playbooks check`` with the file and line, not in front of a customer.
+
+The sandbox is not a time limit: playbook files are configuration, reviewed like code.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import Any, TypeGuard
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from tenure.configfile import suggest
 
 NAMES = ("account", "contact", "contacts", "renewal", "open_tickets", "touchpoints", "health",
          "signals", "why", "step", "playbook", "day")  # fmt: skip
-_FAILURES = (TemplateError, TypeError, ValueError, ArithmeticError, LookupError)
+_FAILURES = (TemplateError, TypeError, ValueError, ArithmeticError, LookupError, RecursionError)
+MAX_INT_BITS = 1_024  # the largest whole number ``**`` or ``*`` may build (about 308 digits)
+MAX_LENGTH = 100_000  # the longest string or list ``*`` or ``+`` may build
 
 
 class ContentError(ValueError):
@@ -51,10 +63,57 @@ def signed(value: object) -> str:
     return f"{value:+.0%}" if isinstance(value, int | float) and value == value else "n/a"
 
 
+class Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox with bounded ``**``, ``*`` and ``+`` (SecurityError beyond them)."""
+
+    intercepted_binops = frozenset({"**", "*", "+"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            _bound_power(left, right)
+        elif operator == "*":
+            _bound_product(left, right)
+        else:
+            _bound_sum(left, right)
+        return super().call_binop(context, operator, left, right)
+
+
+def _whole(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _bound_power(base: object, exponent: object) -> None:
+    if not (_whole(base) and _whole(exponent)):
+        return  # a float overflows (OverflowError) instead of growing
+    if exponent > 1 and abs(base) > 1 and (abs(base).bit_length() - 1) * exponent > MAX_INT_BITS:
+        raise SecurityError(f"a power with exponent {exponent} is too large (more than "
+                            f"{MAX_INT_BITS} bits)")  # fmt: skip
+
+
+def _bound_product(left: object, right: object) -> None:
+    if _whole(left) and _whole(right):
+        if abs(left).bit_length() + abs(right).bit_length() > MAX_INT_BITS + 1:
+            raise SecurityError(f"a product of more than {MAX_INT_BITS} bits is too large")
+        return
+    for times, sequence in ((left, right), (right, left)):
+        if _whole(times) and isinstance(sequence, str | list | tuple):
+            _bound_length(len(sequence) * times, f"repeating {len(sequence)} items {times} times")
+
+
+def _bound_sum(left: object, right: object) -> None:
+    sized = (str, list, tuple)
+    if isinstance(left, sized) and isinstance(right, sized):
+        _bound_length(len(left) + len(right), f"joining {len(left)} and {len(right)} items")
+
+
+def _bound_length(length: int, what: str) -> None:
+    if length > MAX_LENGTH:
+        raise SecurityError(f"{what} is longer than {MAX_LENGTH:,}")
+
+
 @cache
-def environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True,
-                               lstrip_blocks=True)  # fmt: skip
+def environment() -> Sandbox:
+    env = Sandbox(undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True)
     env.filters["money"] = money
     env.filters["pct"] = pct
     env.filters["signed"] = signed
@@ -77,10 +136,11 @@ def _compiled(text: str) -> Template:
 
 
 def render(text: str, context: Mapping[str, Any]) -> str:
-    """``text`` rendered against ``context``; ContentError says what is undefined or unsafe."""
+    """``text`` rendered against a deep copy of ``context``; ContentError says what is undefined
+    or unsafe."""
     template = _compiled(text)
     try:
-        return template.render(dict(context)).strip()
+        return template.render(copy.deepcopy(dict(context))).strip()
     except _FAILURES as err:
         message = getattr(err, "message", None) or str(err)
         raise ContentError(f"{type(err).__name__}: {message}") from None

@@ -34,6 +34,8 @@ AUTOMATABLE = ("email", "slack", "in_app")  # the channels a step can carry out 
 OWNER_ROLES = ("csm", "account_manager", "executive")
 ROLES_FILE = "roles.yaml"
 DEFAULT_GRACE_DAYS = 30  # max_days, when not given: the last step's day plus this
+MAX_DAYS = 3_650  # the latest a step may come, and the longest a play may run (ten years)
+NAME_WIDTH = 200  # the longest owner name roles.yaml may give (the tasks.owner column)
 _NAME = re.compile(r"[a-z0-9_-]{1,100}\Z")
 _TOP_KEYS = ("name", "version", "description", "kind", "start_when", "exit_when",
              "success_when", "max_days", "steps")  # fmt: skip
@@ -254,7 +256,8 @@ class _Reader(Reader):
                 raise self.fail(f"steps[{i}].name", f"{step.name!r} is given twice")
             steps.append(step)
         last = max(s.day for s in steps)
-        max_days = self.whole(root.get("max_days", last + DEFAULT_GRACE_DAYS), "max_days", 1)
+        max_days = self.whole(root.get("max_days", min(last + DEFAULT_GRACE_DAYS, MAX_DAYS)),
+                              "max_days", 1, MAX_DAYS)  # fmt: skip
         if max_days < last:
             late = next(s for s in steps if s.day == last)
             raise self.fail("max_days", f"{max_days} ends the play before step {late.name!r} "
@@ -270,7 +273,7 @@ class _Reader(Reader):
     def step(self, item: object, path: str) -> Step:
         table = self.table(item, path, _STEP_KEYS, ("name", "day", "channel", "title", "content"))
         name = self.name(table["name"], join(path, "name"))
-        day = self.whole(table["day"], join(path, "day"))
+        day = self.whole(table["day"], join(path, "day"), 0, MAX_DAYS)
         channel = self.choice(table["channel"], join(path, "channel"), CHANNELS)
         role = self.choice(table.get("owner_role", "csm"), join(path, "owner_role"), OWNER_ROLES)
         persona = table.get("persona")
@@ -316,8 +319,8 @@ class _Reader(Reader):
         for name, value in root.items():
             table = self.table(value, name, _ROLE_KEYS, ())
             default = table.get("default")
-            if default is not None and not isinstance(default, str):
-                raise self.fail(join(name, "default"), f"a name, got {kind_of(default)}")
+            if default is not None:
+                default = self.owner(default, join(name, "default"))
             found[name] = Role(default, self.names(table.get("segments"), join(name, "segments")),
                                self.names(table.get("owners"), join(name, "owners")))  # fmt: skip
         return Roles(found)
@@ -327,10 +330,16 @@ class _Reader(Reader):
             return {}
         if not isinstance(value, dict):
             raise self.fail(path, f"a mapping of names, got {kind_of(value)}")
-        for key, who in value.items():
-            if not isinstance(who, str):
-                raise self.fail(join(path, str(key)), f"a name, got {kind_of(who)}")
-        return {str(k): v for k, v in value.items()}
+        return {str(k): self.owner(who, join(path, str(k))) for k, who in value.items()}
+
+    def owner(self, value: object, path: str) -> str:
+        """A person's name, as a task's owner (at most :data:`NAME_WIDTH` characters)."""
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(path, f"a name, got {kind_of(value)}")
+        if len(value.strip()) > NAME_WIDTH:
+            raise self.fail(path, f"a name of up to {NAME_WIDTH} characters, got "
+                                  f"{len(value.strip())}")  # fmt: skip
+        return value.strip()
 
     def name(self, value: object, path: str) -> str:
         if not isinstance(value, str) or not _NAME.match(value):
@@ -343,9 +352,11 @@ class _Reader(Reader):
             raise self.fail(path, f"some text, got {kind_of(value)}")
         return value.strip()
 
-    def whole(self, value: object, path: str, minimum: int = 0) -> int:
+    def whole(self, value: object, path: str, minimum: int = 0, maximum: int | None = None) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self.fail(path, f"a whole number of at least {minimum}, got {kind_of(value)}")
+        if maximum is not None and value > maximum:
+            raise self.fail(path, f"a whole number of at most {maximum}, got {value}")
         return value
 
     def choice(self, value: object, path: str, choices: tuple[str, ...]) -> str:

@@ -9,10 +9,16 @@ contact with the step's persona). Steps not yet due wait as ``pending``. When a 
 day's signals (not holding: ``skipped``, with the reason), its title and content are rendered
 afresh, and then a human step becomes an ``open`` task and an automated one is handed to
 ``send`` (``sent`` or ``queued``; any other answer leaves it ``open`` for a person, with the
-answer as its note). Each day :func:`advance` also ends plays: ``exited`` when ``exit_when``
-holds, ``succeeded`` when ``success_when`` holds, and at ``max_days`` ``failed`` (a success
-criterion never met) or ``completed``; a play without a success criterion is ``completed`` as
-soon as every task is finished. Steps not yet due when a play ends are ``cancelled``.
+answer as its note). An automated step more than :data:`OVERDUE_DAYS` late (a back-dated play,
+missed days) is not sent: it is ``open`` for a person to decide. Each day :func:`advance` also
+ends plays: ``exited`` when ``exit_when`` holds, ``succeeded`` when ``success_when`` holds, and at
+``max_days`` ``failed`` (a success criterion never met) or ``completed``; a play without a success
+criterion is ``completed`` as soon as every task is finished. Steps not yet due when a play ends
+are ``cancelled``. :func:`run_day` is the daily run: plays started from the recent alerts
+(:func:`start_from_alerts`), then :func:`advance`.
+
+Plays run on the day, never ahead of it: a day more than :data:`AHEAD_DAYS` after today (UTC) is
+refused (its steps would be carried out early), as is a day before 1970.
 """
 
 from __future__ import annotations
@@ -22,14 +28,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy import Connection, String, cast, func, insert, literal, select, text, update
 
 from tenure.configfile import suggest
+from tenure.health.scoring import EPOCH
+from tenure.health.scoring import today as utc_today
 from tenure.plays.content import ContentError, render
 from tenure.plays.facts import record, signals_on
 from tenure.plays.playbooks import Playbook, PlaybookSet, Step, default_playbooks
+from tenure.routing.routes import PLAYS
 from tenure.store import Store
-from tenure.store.tables import alerts, plays, tasks
+from tenure.store.tables import alerts, deliveries, plays, tasks
 from tenure.triggers.definitions import vocabulary
 
 if TYPE_CHECKING:
@@ -41,6 +50,10 @@ FINISHED = ("sent", "queued", "done", "skipped", "cancelled")  # nothing left to
 ALERTS_IN_PLAY = ("open", "acknowledged")  # an alert closed before its play started starts none
 DELIVERED = ("sent", "queued")  # what ``send`` answers when it has carried a step out
 NO_ROUTES = "not sent: no routes configured (TENURE_ROUTES)"
+NO_IN_APP = "in-app message to deliver: no in-app channel is connected"
+ALERT_LOOKBACK_DAYS = 7  # the daily run starts plays from alerts raised up to this many days ago
+OVERDUE_DAYS = 3  # an automated step later than this is not sent: a person decides
+AHEAD_DAYS = 1  # how far past today (UTC) a play may run: time zones ahead of UTC
 LOCK_KEY = 74_201_002  # PostgreSQL advisory lock: starts take turns (one running play each)
 Send = Callable[[dict[str, Any]], str]
 
@@ -50,16 +63,16 @@ class PlayError(ValueError):
 
 
 def inbox_only(task: dict[str, Any]) -> str:
-    """The ``send`` used when no routes are configured: an in-app step is delivered to the
-    in-app inbox (``tenure tasks``); an email or Slack step is not sent, and stays open for a
-    person with a note saying why."""
-    return "sent" if task["channel"] == "in_app" else NO_ROUTES
+    """The ``send`` used when no routes are configured: nothing is sent, and the step stays open
+    for a person (in ``tenure tasks``) with a note saying why: :data:`NO_IN_APP` for an in-app
+    step (no in-app channel delivers it to the customer), :data:`NO_ROUTES` otherwise."""
+    return NO_IN_APP if task["channel"] == "in_app" else NO_ROUTES
 
 
 def routed(store: Store, routing: RoutingFile | None) -> Send:
     """The ``send`` for a routing file (TENURE_ROUTES): email and Slack steps go out on its
-    channels (:func:`tenure.routing.deliver.send_step`, with retries), in-app steps to the in-app
-    inbox; without a routing file, :func:`inbox_only`."""
+    channels (:func:`tenure.routing.deliver.send_step`, with retries); in-app steps stay open for
+    a person (:data:`NO_IN_APP`); without a routing file, :func:`inbox_only`."""
     if routing is None:
         return inbox_only
     from tenure.routing.deliver import send_step
@@ -77,7 +90,9 @@ def start(
     alert_id: int | None = None, *, playbooks: PlaybookSet | None = None, send: Send = inbox_only,
 ) -> dict[str, Any]:  # fmt: skip
     """Start ``playbook`` on ``account_id`` as of ``day``: the play with its tasks (steps due on
-    the start day carried out). PlayError: no such playbook or account, or already running."""
+    the start day carried out). PlayError: no such playbook or account, already running, or a
+    day in the future (:func:`check_day`)."""
+    check_day(day)
     found = playbooks or default_playbooks()
     book = found.get(playbook)
     if book is None:
@@ -92,19 +107,27 @@ def start(
 
 
 def start_from_alerts(
-    store: Store, day: date, *, playbooks: PlaybookSet | None = None, send: Send = inbox_only
-) -> dict[str, Any]:
-    """Start the playbooks named by ``day``'s open (or acknowledged) alerts (by their trigger's
-    ``playbook:`` or a playbook's ``start_when``); an alert already started, or a playbook
-    already running on the account, is skipped with the reason, so running it again starts
+    store: Store, day: date, *, playbooks: PlaybookSet | None = None, send: Send = inbox_only,
+    lookback: int = ALERT_LOOKBACK_DAYS,
+) -> dict[str, Any]:  # fmt: skip
+    """Start the playbooks named by the open (or acknowledged) alerts raised from ``lookback``
+    days before ``day`` to ``day`` (by their trigger's ``playbook:`` or a playbook's
+    ``start_when``): an alert raised on import, by a catch-up run or on a day the daily run missed
+    still starts its plays. A play starts on ``day`` (its baseline keeps the alert's day). An
+    alert already started, a playbook already running on the account, or one that ran on the
+    account on or after the alert's day, is skipped with the reason, so running it again starts
     nothing."""
+    check_day(day)
     found = playbooks or default_playbooks()
+    since = day - timedelta(days=max(lookback, 0))
     with store.engine.connect() as connection:
         rows = [dict(r._mapping) for r in connection.execute(
-            select(alerts).where(alerts.c.day == day, alerts.c.status.in_(ALERTS_IN_PLAY))
+            select(alerts).where(alerts.c.day >= since, alerts.c.day <= day,
+                                 alerts.c.status.in_(ALERTS_IN_PLAY))
             .order_by(alerts.c.alert_id))]  # fmt: skip
         wanted = [(a, name) for a in rows for name in found.for_alert(a["trigger"], a["playbook"])]
         known = _started(connection, [a["alert_id"] for a in rows])
+        ran = _ran(connection, {a["account_id"] for a in rows}, since)
     started: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
     fresh = [a["account_id"] for a, name in wanted if (a["alert_id"], name) not in known]
@@ -113,12 +136,18 @@ def start_from_alerts(
         said = {"alert_id": alert["alert_id"], "trigger": alert["trigger"],
                 "account_id": alert["account_id"], "playbook": name}  # fmt: skip
         book = found.get(name)
+        earlier = next((p for p in ran.get((alert["account_id"], name), [])
+                        if p["ended_day"] >= alert["day"]), None)  # fmt: skip
         if (alert["alert_id"], name) in known:
             skipped.append(
                 said | {"reason": f"already started (play {known[(alert['alert_id'], name)]})"}
             )
         elif book is None:
             skipped.append(said | {"reason": f"no playbook {name!r} in force"})
+        elif earlier is not None:
+            skipped.append(said | {"reason": f"{name} ran on {alert['account_id']} after the "
+                                             f"alert (play {earlier['play_id']}, "
+                                             f"{earlier['status']} on {earlier['ended_day']})"})  # fmt: skip
         else:
             try:
                 _refuse_running(store, alert["account_id"], name)
@@ -137,16 +166,21 @@ def start_from_alerts(
 def advance(
     store: Store, day: date, *, playbooks: PlaybookSet | None = None, send: Send = inbox_only
 ) -> dict[str, Any]:
-    """Advance every running play to ``day``: end those whose exit or success criterion holds
-    (read on ``day``'s signals, from the day after the start), carry out the steps due by
-    ``day``, and end those past ``max_days`` or with every task finished."""
+    """Advance every running play to ``day``: reconcile the queued steps with their deliveries
+    (:func:`reconcile`), end the plays whose exit or success criterion holds (read on ``day``'s
+    signals, from the day after the start), carry out the steps due by ``day`` (an automated one
+    more than :data:`OVERDUE_DAYS` late stays open for a person), and end those past
+    ``max_days`` or with every task finished."""
+    check_day(day)
     found = playbooks or default_playbooks()
+    reconciled = reconcile(store)
     with store.engine.connect() as connection:
         running = [dict(r._mapping) for r in connection.execute(
             select(plays).where(plays.c.status == "running", plays.c.started_day <= day)
             .order_by(plays.c.play_id))]  # fmt: skip
     signals = signals_on(store, [p["account_id"] for p in running], day, found.names())
-    report: dict[str, Any] = {"day": day.isoformat(), "ended": [], "tasks": [], "problems": []}
+    report: dict[str, Any] = {"day": day.isoformat(), "ended": [], "tasks": [], "problems": [],
+                              "reconciled": reconciled}  # fmt: skip
     for play in running:
         book = found.get(play["playbook"])
         if book is None:
@@ -165,6 +199,57 @@ def advance(
                                     "account_id": play["account_id"], "status": ending[0],
                                     "outcome": ending[1]})  # fmt: skip
     return report
+
+
+def run_day(
+    store: Store, day: date, *, playbooks: PlaybookSet | None = None, send: Send = inbox_only,
+    lookback: int = ALERT_LOOKBACK_DAYS,
+) -> dict[str, Any]:  # fmt: skip
+    """The daily run (``tenure plays advance``, or a scheduler): start the plays named by the
+    recent alerts (:func:`start_from_alerts`), then :func:`advance` every running play to
+    ``day``. The advance's report, with ``started`` (plays) and ``not_started`` (alerts, each with
+    the reason)."""
+    found = playbooks or default_playbooks()
+    started = start_from_alerts(store, day, playbooks=found, send=send, lookback=lookback)
+    moved = advance(store, day, playbooks=found, send=send)
+    return moved | {"started": started["started"], "not_started": started["skipped"]}
+
+
+def reconcile(store: Store) -> list[dict[str, Any]]:
+    """Queued steps whose delivery (``task:<task_id>`` on the ``plays`` route) has since ended:
+    ``sent`` when it went out; reopened for a person when it died (``open``, note ``delivery
+    failed: <its last error>``). What became of each."""
+    subject = literal("task:") + cast(tasks.c.task_id, String)
+    query = (select(tasks, deliveries.c.status.label("delivery"), deliveries.c.last_error)
+             .join(deliveries, (deliveries.c.route == PLAYS) & (deliveries.c.subject == subject))
+             .where(tasks.c.status == "queued", deliveries.c.status.in_(("sent", "dead")))
+             .order_by(tasks.c.task_id))  # fmt: skip
+    with store.engine.connect() as connection:
+        found = [dict(r._mapping) for r in connection.execute(query)]
+    moved = []
+    for row in found:
+        task = {k: v for k, v in row.items() if k not in ("delivery", "last_error")}
+        if row["delivery"] == "sent":
+            changed = _move(store, task, "sent", None)
+        else:
+            why = row["last_error"] or "no error recorded"
+            changed = _move(store, task, "open", f"delivery failed: {why}", {"done_at": None})
+        if changed is not None:
+            moved.append(changed | {"play_id": task["play_id"], "account_id": task["account_id"],
+                                    "step": task["step"], "channel": task["channel"]})  # fmt: skip
+    return moved
+
+
+def check_day(day: date, today: date | None = None) -> None:
+    """PlayError for a day plays cannot run on: more than :data:`AHEAD_DAYS` after ``today``
+    (default: today, UTC), whose steps would be carried out ahead of their day, or before
+    1970-01-01 (the signals' first day)."""
+    now = today or utc_today()
+    if day > now + timedelta(days=AHEAD_DAYS):
+        raise PlayError(f"{day} is in the future (today is {now}): plays run on the day, not "
+                        "ahead of it")  # fmt: skip
+    if day < EPOCH:
+        raise PlayError(f"{day} is out of range: plays run from {EPOCH} on")
 
 
 # Starting -----------------------------------------------------------------------------------
@@ -197,7 +282,8 @@ def _start(
 ) -> dict[str, Any]:  # fmt: skip
     why = _why(store, alert_id)
     drafts = [_draft(found, book, step, facts, signals, why, day) for step in book.steps]
-    baseline = {"day": day.isoformat(), "health_score": signals.get("health_score"),
+    baseline = {"day": day.isoformat(), "alert_day": why["day"] if why else None,
+                "health_score": signals.get("health_score"),
                 "health_band": signals.get("health_band"), "signals": signals}  # fmt: skip
     now = datetime.now(UTC).replace(tzinfo=None)
     with store.transaction() as connection:
@@ -251,6 +337,22 @@ def _started(connection: Connection, alert_ids: Sequence[int]) -> dict[tuple[int
         plays.c.alert_id.in_(alert_ids)
     )
     return {(r.alert_id, r.playbook): r.play_id for r in connection.execute(query)}
+
+
+def _ran(
+    connection: Connection, accounts: set[str], since: date
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """(account, playbook) -> the plays on these accounts that ended on or after ``since``."""
+    if not accounts:
+        return {}
+    query = (select(plays.c.play_id, plays.c.account_id, plays.c.playbook, plays.c.status,
+                    plays.c.ended_day)
+             .where(plays.c.account_id.in_(sorted(accounts)), plays.c.ended_day >= since)
+             .order_by(plays.c.play_id))  # fmt: skip
+    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in connection.execute(query):
+        found.setdefault((row.account_id, row.playbook), []).append(dict(row._mapping))
+    return found
 
 
 def _why(store: Store, alert_id: int | None, strict: bool = True) -> dict[str, Any] | None:
@@ -413,6 +515,10 @@ def _carry_out(
             note = _unrendered(step, err)
     if not task["automated"] or note:
         return _move(store, task, "open", note, values)
+    late = (day - task["due_day"]).days
+    if late > OVERDUE_DAYS:
+        return _move(store, task, "open", f"overdue by {late} days: not sent automatically",
+                     values)  # fmt: skip
     persona, contact_id = task["persona"], values.get("contact_id", task["contact_id"])
     if persona and not contact_id:
         return _move(store, task, "open", f"not sent: no active {persona} contact", values)
@@ -424,7 +530,8 @@ def _carry_out(
     except Exception as err:  # a send that breaks must not stop the other plays
         answer = f"not sent: {type(err).__name__}: {err}"
     status = answer if answer in DELIVERED else "open"
-    return _move(store, task | {"status": "sending"}, status, None if status != "open" else answer)
+    said = {"sent": None, "queued": f"queued: delivery task:{task['task_id']} (being retried)"}
+    return _move(store, task | {"status": "sending"}, status, said.get(status, answer))
 
 
 _PAYLOAD = ("task_id", "play_id", "playbook", "account_id", "step", "channel", "title", "content",
