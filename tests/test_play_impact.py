@@ -1,4 +1,4 @@
-"""Measured impact of playbooks: matching, the bootstrap, and effects known in advance."""
+"""Measured impact of playbooks: matching, the intervals, and effects known in advance."""
 
 from __future__ import annotations
 
@@ -16,18 +16,27 @@ from sqlalchemy import insert
 from conftest import Cli, copy_database, portfolio_url
 from tenure.churn.snapshots import account_attributes
 from tenure.health.scoring import active_model, day_number, scores_on
+from tenure.plays import impact as module
 from tenure.plays.impact import (
     CALIPER,
     COVARIATES,
+    HORIZONS,
     MIN_PAIRS,
     WINDOW_DAYS,
+    History,
     ImpactReport,
+    Play,
     PlaybookImpact,
-    bootstrap_ci,
     effect,
+    exposed,
     impact_report,
+    interval,
+    load_plays,
     match,
+    measure,
+    needed_days,
     renewals,
+    t_quantile,
 )
 from tenure.store import Store
 from tenure.store.tables import plays
@@ -92,7 +101,7 @@ def test_a_wider_caliper_matches_more() -> None:
 # Intervals ------------------------------------------------------------------------------------
 
 
-def test_the_bootstrap_interval_covers_a_known_difference_and_narrows_with_more_pairs() -> None:
+def test_the_interval_covers_a_known_difference_and_narrows_with_more_pairs() -> None:
     rng = np.random.default_rng(3)
     widths = {}
     for n in (40, 640):
@@ -105,18 +114,69 @@ def test_the_bootstrap_interval_covers_a_known_difference_and_narrows_with_more_
     assert widths[640] < widths[40] / 3  # about 1/sqrt(16)
 
 
-def test_the_bootstrap_interval_covers_the_truth_about_95_times_in_100() -> None:
+def test_independent_pairs_get_about_the_usual_t_interval_covering_95_times_in_100() -> None:
     rng = np.random.default_rng(11)
     covered = 0
     for _ in range(200):
-        low, high = bootstrap_ci(rng.normal(1.5, 4.0, 40))
+        differences = rng.normal(1.5, 4.0, 40)
+        low, high = interval(differences)
         covered += low <= 1.5 <= high
-    assert 0.88 <= covered / 200 <= 0.99
+        usual = t_quantile(39) * differences.std(ddof=1) / np.sqrt(40)
+        assert usual < (high - low) / 2 <= usual * np.sqrt(40 / 39) + 1e-9
+    assert 0.92 <= covered / 200 <= 0.99
 
 
-def test_the_same_pairs_give_the_same_interval() -> None:
+def test_students_t_quantiles() -> None:
+    table = {1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 5: 2.5706, 10: 2.2281, 30: 2.0423}
+    for dof, value in table.items():
+        assert abs(t_quantile(dof) - value) < 0.004
+
+
+def test_a_reused_control_widens_the_interval() -> None:
     differences = np.random.default_rng(5).normal(0.0, 1.0, 30)
-    assert bootstrap_ci(differences) == bootstrap_ci(differences.copy())
+    treated = [f"t{i}" for i in range(30)]
+    apart = interval(differences, treated, [f"c{i}" for i in range(30)])
+    shared = interval(differences, treated, [f"c{i % 6}" for i in range(30)])  # each used 5 times
+    assert apart == interval(differences.copy(), treated, [f"c{i}" for i in range(30)])
+    assert shared[1] - shared[0] > apart[1] - apart[0]
+    assert effect(np.ones(6), np.zeros(6), rate=True).ci == (1.0, 1.0)
+    assert effect(np.array([1.0, 0, 0, 0, 1, 0]), np.zeros(6), rate=True).ci[0] >= -1  # type: ignore[index]
+
+
+def _reused(rng: np.random.Generator) -> tuple[np.ndarray, list[str], list[str]]:
+    """Matched pairs where controls are reused: 25 treated accounts on two days each, shifted
+    up against 60 candidate accounts, outcomes with an account effect that lasts across days
+    (true effect 1.5). The differences, with each pair's treated and control account."""
+    frames = []
+    for prefix, size, shift, effect_ in (("t", 25, 1.0, 1.5), ("c", 60, 0.0, 0.0)):
+        x, lasting = rng.normal(shift, 1.0, size), rng.normal(0.0, 3.0, size)
+        for day in (1, 2):
+            health = x + rng.normal(0.0, 0.2, size)
+            outcome = effect_ + lasting + 2 * health + rng.normal(0.0, 3.0, size)
+            frames.append(_rows([(f"{prefix}{i}", day, "smb", h, 0.0)
+                                 for i, h in enumerate(health)]).assign(y=outcome))  # fmt: skip
+    treated, candidates = pd.concat(frames[:2]), pd.concat(frames[2:])
+    chosen, _ = match(treated.reset_index(drop=True), candidates.reset_index(drop=True))
+    ok = chosen >= 0
+    ours = treated["account_id"].to_numpy()[ok].tolist()
+    theirs = candidates["account_id"].to_numpy()[chosen[ok]].tolist()
+    return treated["y"].to_numpy()[ok] - candidates["y"].to_numpy()[chosen[ok]], ours, theirs
+
+
+def test_the_interval_allows_for_reused_controls_covering_the_truth_95_times_in_100() -> None:
+    rng = np.random.default_rng(3)
+    robust = naive = 0
+    reuse = []
+    for _ in range(200):
+        differences, ours, theirs = _reused(rng)
+        reuse.append(len(theirs) / len(set(theirs)))
+        low, high = interval(differences, ours, theirs)
+        robust += low <= 1.5 <= high
+        low, high = interval(differences)  # the pairs as if independent
+        naive += low <= 1.5 <= high
+    assert 1.7 < np.mean(reuse) < 2.5  # each control serves about two plays
+    assert robust / 200 >= 0.93
+    assert naive / 200 < 0.9
 
 
 def test_too_few_pairs_give_no_difference() -> None:
@@ -126,6 +186,87 @@ def test_too_few_pairs_give_no_difference() -> None:
     assert effect(np.array([]), np.array([])).to_dict() == {
         "n": 0, "treated": None, "control": None, "difference": None, "ci": None,
     }  # fmt: skip
+
+
+# Plays started on alerts: controls chosen with what was known on the start day -----------------
+
+
+class Simulated(History):
+    """Signals and health from a frame, no store: ``health`` is a column."""
+
+    def health(self, keys: list[tuple[str, int]]) -> np.ndarray:  # type: ignore[override]
+        return self.values("health", keys)
+
+
+def _alerted(seed: int, accounts: int = 300, days: int = 540) -> tuple[Simulated, list[Play], int]:
+    """Accounts whose health wanders, some dipping (24 points over 48 days, back over 120); a
+    risk-save play starts on a health drop of 10 or more over 30 days, on 15% of such accounts a
+    day, none within 90 days of the last. The play does nothing: its true effect is 0. The
+    accounts it starts on later are the ones still dipping, whose health gets worse."""
+    rng = np.random.default_rng(seed)
+    wander = np.zeros((accounts, days))
+    for day in range(1, days):
+        wander[:, day] = 0.9 * wander[:, day - 1] + rng.normal(0.0, 1.2, accounts)
+    dips = np.zeros((accounts, days))
+    shape = np.concatenate([np.linspace(0, 24, 48), np.linspace(24, 0, 120)])
+    for account in range(accounts):
+        for start in np.flatnonzero(rng.random(days) < 1 / 250):
+            dips[account, start : start + len(shape)] += shape[: days - start]
+    health = np.clip(rng.uniform(45, 80, accounts)[:, None] + wander - dips, 0, 100)
+    first, names = day_number(date(2024, 1, 1)), [f"a{i:03d}" for i in range(accounts)]
+    found: list[Play] = []
+    last_start = np.full(accounts, -1_000)
+    for day in range(60, days):
+        alert = (health[:, day] - health[:, day - 30] <= -10) & (day - last_start > WINDOW_DAYS)
+        for account in np.flatnonzero(alert & (rng.random(accounts) < 0.15)):
+            last_start[account] = day
+            found.append(Play(len(found) + 1, "risk-save", names[account], first + day,
+                              first + day + 30))  # fmt: skip
+    read = np.array(needed_days(found, HORIZONS, first + days - 1))
+    frame = pd.DataFrame({
+        "account_id": np.repeat(names, len(read)), "day": np.tile(read, accounts),
+        "health": health[:, read - first].ravel(), "usage_trend_14d": 0.0,
+        "days_to_renewal": 100.0, "mrr": 0.0,
+    })  # fmt: skip
+    history = Simulated(frame, None, {a: {"segment": "smb"} for a in names})  # type: ignore[arg-type]
+    return history, found, first + days - 1
+
+
+def test_risk_set_matching_is_unbiased_where_excluding_later_plays_was_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    history, found, last = _alerted(seed=1)
+    now = measure("risk-save", found, history, {}, HORIZONS, last)
+    later = [p for p in now.pairs if p.control_started is not None]
+    assert later and all(p.control_started > p.day for p in later)  # type: ignore[operator]
+    for horizon, e in now.health_change.items():
+        assert e.enough and e.ci is not None and e.ci[0] <= 0 <= e.ci[1], (horizon, e)
+    assert any("got the playbook themselves" in n for n in now.notes)
+    # The controls that got the play later are the ones whose health got worse
+    days = np.array([day_number(p.day) for p in now.pairs])
+    change = history.health([(p.control_id, d + 60) for p, d in zip(now.pairs, days, strict=True)])
+    change -= history.health([(p.control_id, int(d)) for p, d in zip(now.pairs, days, strict=True)])
+    soon = np.array([p.control_started is not None and (p.control_started - p.day).days <= 60
+                     for p in now.pairs])  # fmt: skip
+    assert np.nanmean(change[soon]) < np.nanmean(change[~soon]) - 5
+    # The old rule kept out any account with a play within 90 days after the start, too
+    monkeypatch.setattr(module, "exposed", lambda play, day: abs(play.day - day) <= WINDOW_DAYS)
+    before = measure("risk-save", found, history, {}, HORIZONS, last)
+    for horizon, e in before.health_change.items():
+        assert e.ci is not None and e.ci[1] < 0, (horizon, e)  # biased: "the play hurts"
+        assert abs(now.health_change[horizon].difference or 0) < abs(e.difference or 0) / 4
+
+
+def test_an_account_is_at_risk_unless_a_play_started_within_the_window_or_is_running() -> None:
+    def play(start: int, ended: int | None) -> Play:
+        return Play(1, "risk-save", "a", start, ended)
+
+    assert exposed(play(100, 110), 100)  # the start day itself
+    assert exposed(play(100, 110), 100 + WINDOW_DAYS)  # over, but started within the window
+    assert not exposed(play(100, 110), 101 + WINDOW_DAYS)
+    assert exposed(play(100, None), 500)  # still running
+    assert exposed(play(100, 300), 300) and not exposed(play(100, 300), 301)
+    assert not exposed(play(100, None), 99)  # a later play does not keep an account out
 
 
 def test_renewal_is_the_first_renewal_or_churn_known_within_180_days() -> None:
@@ -181,7 +322,8 @@ def _insert(store: Store, started: dict[str, list[tuple[str, date]]]) -> None:
     now = datetime.now(UTC).replace(tzinfo=None)
     rows = [{"playbook": name, "account_id": account, "started_day": day, "started_by": "test",
              "playbooks_digest": "0" * 64, "baseline": {}, "started_at": now,
-             "status": "done" if day < STARTS[-1] else "running"}
+             "status": "completed" if day < STARTS[-1] else "running",
+             "ended_day": day + timedelta(days=30) if day < STARTS[-1] else None}
             for name, found in started.items() for account, day in found]  # fmt: skip
     with store.transaction() as connection:
         connection.execute(insert(plays), rows)
@@ -218,9 +360,10 @@ def test_plays_on_random_accounts_show_none(measured: Measured) -> None:
     assert rise is not None and abs(random.health_change[60].difference or 0) < rise / 2
 
 
-def test_controls_share_the_segment_and_had_no_play_of_the_playbook_nearby(
+def test_controls_share_the_segment_and_had_no_play_of_the_playbook_before(
     measured: Measured,
 ) -> None:
+    treated_later = 0
     for found in measured.report.playbooks:
         assert (
             found.matched + found.unmatched == found.plays == len(measured.started[found.playbook])
@@ -231,8 +374,11 @@ def test_controls_share_the_segment_and_had_no_play_of_the_playbook_nearby(
             assert (pair.account_id, pair.day) in treated
             assert measured.segments[pair.control_id] == measured.segments[pair.account_id]
             assert pair.distance <= CALIPER
-            assert all(abs((day - pair.day).days) > WINDOW_DAYS
-                       for account, day in treated if account == pair.control_id)  # fmt: skip
+            own = sorted(day for account, day in treated if account == pair.control_id)
+            assert not any(0 <= (pair.day - day).days <= WINDOW_DAYS for day in own)
+            assert pair.control_started == min((d for d in own if d > pair.day), default=None)
+            treated_later += pair.control_started is not None
+    assert treated_later  # accounts that got the playbook later served as controls before
     washed_out = {a for a, d in measured.started["rise"] if d == STARTS[0]}
     assert not any(p.control_id in washed_out for p in measured.playbook("rise").pairs
                    if p.day == STARTS[1])  # fmt: skip
@@ -266,8 +412,13 @@ def test_an_earlier_day_sees_less(measured: Measured) -> None:
     try:
         earlier = impact_report(store, as_of=STARTS[1] + timedelta(days=45), playbooks=["rise"])
         assert impact_report(store, playbooks=["no-such-playbook"]).playbooks == []
+        ended = {(p.day, p.ended) for p in load_plays(store, date(2026, 4, 30), ["rise"])}
+        then = {(p.day, p.ended) for p in load_plays(store, STARTS[1] + timedelta(days=10))}
     finally:
         store.close()
+    first, second, third = (day_number(d) for d in STARTS)
+    assert ended == {(first, first + 30), (second, second + 30), (third, None)}  # None: running
+    assert then == {(first, first + 30), (second, None)}  # the second had not ended yet
     found = earlier.playbooks[0]
     assert found.plays == 2 * PER_START  # the third start is after the day asked
     assert found.health_change[60].n < found.matched  # the second start's 60 days are not over

@@ -14,10 +14,10 @@ from sqlalchemy import insert, select, update
 
 import tenure.cli.plays  # noqa: F401  (registers playbooks, plays and tasks on the app)
 from conftest import Cli, copy_database, portfolio_url
-from tenure.health.scoring import today
+from tenure.health.scoring import day_number, today
 from tenure.ingest import import_file
 from tenure.plays.content import ContentError, render, sample_context
-from tenure.plays.facts import record, signals_on
+from tenure.plays.facts import SignalHistory, record, signals_on
 from tenure.plays.playbooks import (
     CHANNELS,
     KINDS,
@@ -263,6 +263,22 @@ def test_every_default_renders_for_a_real_account(portfolio: Path) -> None:
             if context["contact"] is not None and "contact" in step.content:
                 assert context["contact"]["name"] in title + body, (book.name, step.name)
         assert any("Meridian Learning" in t for t in texts), book.name
+
+
+def test_a_signal_history_gives_what_each_day_gives(portfolio: Path) -> None:
+    """make demo runs 90 days of plays on one batch computation; each day's fields must be
+    exactly what the daily run reads on that day."""
+    store = Store(portfolio_url(portfolio))  # read only
+    names = default_playbooks().names()
+    history = SignalHistory.compute(store, DAY - timedelta(days=8), DAY, names)
+    for day in (DAY - timedelta(days=8), DAY):
+        known = history.by_day[day_number(day)]
+        accounts = sorted(known)[:40]
+        assert len(accounts) == 40 and history(store, accounts, day, names) == signals_on(
+            store, accounts, day, names)  # fmt: skip
+    earlier = DAY - timedelta(days=30)  # outside the range: read as the daily run reads it
+    assert history(store, [ACCOUNT], earlier, names) == signals_on(store, [ACCOUNT], earlier, names)
+    store.close()
 
 
 def test_a_play_started_by_hand(own: Store) -> None:

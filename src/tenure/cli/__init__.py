@@ -61,6 +61,7 @@ from tenure.signals.catalog import documented, signal_info
 from tenure.store import StoreError
 
 if TYPE_CHECKING:
+    from tenure.plays.impact import Effect, ImpactReport
     from tenure.triggers.replay import Alert
 
 app = typer.Typer(
@@ -599,6 +600,7 @@ def demo_command(
                       f"{mover.text}", markup=False, highlight=False)  # fmt: skip
     render_proof(report, out_dir)
     render_demo_alerts(report)
+    render_demo_plays(report)
     out.print(
         f"\nStored in {database}. Next: [bold]tenure explain ACCOUNT[/], [bold]tenure detect[/], "
         "[bold]tenure train[/], [bold]tenure forecast[/], [bold]tenure readiness[/]."
@@ -628,6 +630,62 @@ def render_demo_alerts(report: DemoReport) -> None:
         "See them all with [bold]tenure alerts[/] and one with its context with "
         "[bold]tenure alerts show ID[/]."
     )
+
+
+def render_demo_plays(report: DemoReport) -> None:
+    """The plays the alerts started, the tasks they left for people, and the measured impact."""
+    from tenure.cli.plays import render_tasks
+
+    if not report.plays.get("plays"):
+        return
+    tally = report.plays
+    out.print(f"\n[bold]Plays over the same days[/] (the default playbooks, advanced daily): "
+              f"{tally['plays']} started; " + "; ".join(
+                  f"{name} " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+                  for name, counts in sorted(tally["by_playbook"].items())))  # fmt: skip
+    out.print("Tasks: " + ", ".join(f"{n} {status}" for status, n in sorted(tally["tasks"].items()))
+              + f". Automated email and Slack steps went to {tally['outbox']}. Open tasks for "
+              f"people, due by the last day: {len(report.tasks)}; the first few:")  # fmt: skip
+    render_tasks([{k: t[k] for k in ("task_id", "account_id", "playbook", "step", "channel",
+                                     "status", "note")} for t in report.tasks[:5]])  # fmt: skip
+    if report.impact is not None:
+        out.print("\n[bold]Does each playbook work?[/] Accounts that got it against matched "
+                  "accounts that did not (details: tenure plays impact). The demo's plays change "
+                  "nothing by construction: an interval that leaves out 0 here is bias the "
+                  "matching did not remove.")  # fmt: skip
+        render_impact_summary(report.impact)
+    out.print(
+        "See them with [bold]tenure plays[/], [bold]tenure tasks[/] and "
+        "[bold]tenure plays impact[/]."
+    )
+
+
+def render_impact_summary(report: ImpactReport) -> None:
+    """One row per playbook: plays, matched, and each outcome's difference with its interval."""
+    table = Table(title=f"Playbook impact as of {report.as_of} (difference, 95% interval, "
+                  "pairs)", title_justify="left")  # fmt: skip
+    measured = [label for label, _ in report.playbooks[0].outcomes()] if report.playbooks else []
+    measured = [label for label in measured
+                if any(dict(p.outcomes())[label].difference is not None
+                       for p in report.playbooks)]  # fmt: skip
+    for column in ("playbook", "plays", "matched", *measured):
+        table.add_column(column, justify="left" if column == "playbook" else "right")
+    for found in report.playbooks:
+        effects = dict(found.outcomes())
+        cells = [_effect(label, effects[label]) for label in measured]
+        table.add_row(found.playbook, str(found.plays), str(found.matched), *cells)
+    out.print(table)
+    if report.playbooks and len(measured) < len(report.playbooks[0].outcomes()):
+        out.print("Other outcomes: too few matched plays with the outcome known yet.")
+
+
+def _effect(label: str, effect: Effect) -> str:
+    if effect.difference is None or effect.ci is None:
+        return f"too few ({effect.n})"
+    rate = label.startswith(("renewal", "expansion"))
+    scale, unit = (100, " pts") if rate else (1, "")
+    low, high = (scale * v for v in effect.ci)
+    return f"{scale * effect.difference:+.1f}{unit} [{low:+.1f}, {high:+.1f}] n={effect.n}"
 
 
 def render_proof(report: DemoReport, out_dir: Path) -> None:

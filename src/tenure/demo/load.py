@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
@@ -18,6 +19,7 @@ from tenure.store import Store
 
 if TYPE_CHECKING:
     from tenure.churn.backtest import Backtest
+    from tenure.plays.impact import ImpactReport
     from tenure.triggers.replay import Alert
 
 Step = Callable[[str, int, int], None]
@@ -36,6 +38,9 @@ class DemoReport:
     proof: Backtest | None = None  # does the score predict churn? (None: too little history)
     proof_note: str = ""
     alerts: list[Alert] = field(default_factory=list)  # raised by the default triggers
+    plays: dict[str, Any] = field(default_factory=dict)  # started, ended, tasks, by playbook
+    tasks: list[dict[str, Any]] = field(default_factory=list)  # open tasks on the last day
+    impact: ImpactReport | None = None
 
     def as_dict(self) -> dict[str, Any]:
         imports = [
@@ -53,7 +58,8 @@ class DemoReport:
         proof = None if self.proof is None else self.proof.to_dict()
         return {"files": self.files, "imports": imports, "summary": summary, "health": health,
                 "backtest": proof, "backtest_note": self.proof_note,
-                "alerts": [a.to_dict() for a in self.alerts]}  # fmt: skip
+                "alerts": [a.to_dict() for a in self.alerts], "plays": self.plays,
+                "impact": None if self.impact is None else self.impact.to_dict()}  # fmt: skip
 
 
 def load_demo(
@@ -77,6 +83,7 @@ def load_demo(
     _score(store, spec, out_dir, report, step)
     _prove(store, out_dir, report, step)
     _raise_alerts(store, spec, report, step)
+    _run_plays(store, spec, out_dir, report, step)
     return report
 
 
@@ -96,6 +103,76 @@ def _raise_alerts(store: Store, spec: PortfolioSpec, report: DemoReport, step: S
     report.alerts = run(store, default_triggers(), last, last - timedelta(days=ALERT_DAYS - 1))
     if step:
         step("evaluate triggers daily", 1, 1)
+
+
+OUTBOX = "outbox.jsonl"  # the demo's automated email and Slack steps, instead of sending them
+
+
+def _run_plays(
+    store: Store, spec: PortfolioSpec, out_dir: Path, report: DemoReport, step: Step | None
+) -> None:
+    """The default playbooks run day by day over the same 90 days (as a daily `tenure plays
+    advance` would: plays started from the alerts, steps carried out or turned into tasks, plays
+    ended by their criteria), then each playbook's measured impact. Automated email and Slack
+    steps are written to ``outbox.jsonl`` in ``out_dir`` (with TENURE_ROUTES they are sent)."""
+    from tenure.plays.facts import SignalHistory
+    from tenure.plays.impact import impact_report
+    from tenure.plays.playbooks import default_playbooks
+    from tenure.plays.running import run_day
+    from tenure.plays.tasks import list_plays, list_tasks
+
+    last = last_day(spec)
+    first = last - timedelta(days=ALERT_DAYS - 1)
+    books = default_playbooks()
+    if step:
+        step("run plays daily", 0, ALERT_DAYS)
+    history = SignalHistory.compute(store, first, last, books.names())
+    outbox = out_dir / OUTBOX
+    outbox.write_text("", encoding="utf-8")
+    for n in range(ALERT_DAYS):
+        run_day(store, first + timedelta(days=n), playbooks=books, signals=history,
+                send=_outbox(outbox))  # fmt: skip
+        if step:
+            step("run plays daily", n + 1, ALERT_DAYS)
+    report.plays = _tally(list_plays(store, limit=100_000)) | {"outbox": str(outbox)}
+    report.tasks = [_plain(t) for t in list_tasks(store, status="open", due_by=last)]
+    if step:
+        step("measure playbook impact", 0, 1)
+    report.impact = impact_report(store, as_of=last)
+    if step:
+        step("measure playbook impact", 1, 1)
+
+
+def _outbox(path: Path) -> Callable[[dict[str, Any]], str]:
+    """A play's ``send`` that writes email and Slack steps to ``path`` as JSON lines."""
+    from tenure.plays.running import inbox_only
+
+    def send(task: dict[str, Any]) -> str:
+        if task["channel"] not in ("email", "slack"):
+            return inbox_only(task)
+        keys = ("task_id", "account_id", "channel", "owner", "persona", "contact_id", "title",
+                "content")  # fmt: skip
+        with path.open("a", encoding="utf-8") as file:
+            file.write(json.dumps({k: task.get(k) for k in keys}, default=str) + "\n")
+        return "sent"
+
+    return send
+
+
+def _tally(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Plays by playbook and status, and their tasks by status."""
+    by_playbook: dict[str, dict[str, int]] = {}
+    tasks: dict[str, int] = {}
+    for play in rows:
+        counts = by_playbook.setdefault(play["playbook"], {})
+        counts[play["status"]] = counts.get(play["status"], 0) + 1
+        for status, n in play["tasks"].items():
+            tasks[status] = tasks.get(status, 0) + n
+    return {"plays": len(rows), "by_playbook": by_playbook, "tasks": tasks}
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in row.items()}
 
 
 PROOF_FOLDS = 6

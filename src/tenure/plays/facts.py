@@ -8,7 +8,7 @@ when a playbook reads it (:func:`tenure.triggers.replay.add_fields`), for the ac
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -22,7 +22,7 @@ from tenure.store import Store
 from tenure.store.tables import KIND_TABLES
 from tenure.triggers.context import open_tickets_on, renewal_on, touchpoints_before
 from tenure.triggers.definitions import ATTRIBUTES, Trigger, TriggerSet, vocabulary
-from tenure.triggers.replay import BAND_RANK, add_fields, plain
+from tenure.triggers.replay import BAND_RANK, add_fields, daily_values, plain
 
 HEALTH_FIELDS = ("health_score", "health_band_rank", "health_band_change_7d")
 WEEK = 7  # health_band_change_7d compares with the band a week before
@@ -45,13 +45,46 @@ def signals_on(
     frame = pd.DataFrame(rows).rename(columns={AS_OF: "day"})
     add_fields(store, frame, registered, _reading({*HEALTH_FIELDS, *names}))
     frame = frame[frame["day"] == day_number(day)]
-    found = {}
-    for row in frame.to_dict("records"):
-        values = {n: plain(row.get(n)) for n in vocabulary()}
-        rank = values.get("health_band_rank")
-        values["health_band"] = None if rank is None else _BANDS.get(int(rank))
-        found[str(row["account_id"])] = values
-    return found
+    return {str(row["account_id"]): _values(row) for row in frame.to_dict("records")}
+
+
+def _values(row: dict[str, Any]) -> dict[str, Any]:
+    values = {n: plain(row.get(n)) for n in vocabulary()}
+    rank = values.get("health_band_rank")
+    values["health_band"] = None if rank is None else _BANDS.get(int(rank))
+    return values
+
+
+Signals = Callable[[Store, Sequence[str], date, Collection[str]], dict[str, dict[str, Any]]]
+
+
+class SignalHistory:
+    """Every customer's fields on every day of a range, computed once by the batch engine: what
+    :func:`signals_on` gives for one day, for a run over many days (``make demo`` plays 90 days).
+    A day outside the range is read with :func:`signals_on`."""
+
+    def __init__(self, by_day: dict[int, dict[str, dict[str, Any]]]) -> None:
+        self.by_day = by_day
+
+    @classmethod
+    def compute(
+        cls, store: Store, start: date, end: date, names: Collection[str] = ()
+    ) -> SignalHistory:
+        registered = active_model(store)
+        frame = daily_values(store, registered, start - timedelta(days=WEEK), end, None)
+        add_fields(store, frame, registered, _reading({*HEALTH_FIELDS, *names}))
+        by_day: dict[int, dict[str, dict[str, Any]]] = {}
+        for row in frame[frame["day"] >= day_number(start)].to_dict("records"):
+            by_day.setdefault(int(row["day"]), {})[str(row["account_id"])] = _values(row)
+        return cls(by_day)
+
+    def __call__(
+        self, store: Store, accounts: Sequence[str], day: date, names: Collection[str] = ()
+    ) -> dict[str, dict[str, Any]]:
+        known = self.by_day.get(day_number(day))
+        if known is None:
+            return signals_on(store, accounts, day, names)
+        return {a: known[a] for a in accounts if a in known}
 
 
 def _reading(names: Collection[str]) -> TriggerSet:

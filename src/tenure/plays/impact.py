@@ -2,14 +2,19 @@
 accounts that did not.
 
 Each play (account, playbook, start day) is matched to one control: a customer of the same
-segment, scored on the start day, that had no play of that playbook within
-:data:`WINDOW_DAYS` days either side of the start, nearest on standardised pre-start covariates
-(:data:`COVARIATES`), within a caliper, with replacement. Treated and controls are described the
-same way: their signals recomputed by the batch engine as of the start day, and health scored
-under the model in force. The outcomes of each pair (health change at each horizon, renewal,
-expansion) are compared: the mean difference, treated minus control, is the effect on the
-accounts that got the play, with a 95% bootstrap interval over the matched pairs. See
-docs/play-impact.md for the method and its limits.
+segment, scored on the start day, with no play of that playbook started in the
+:data:`WINDOW_DAYS` days up to the start or still running on it, nearest on standardised
+pre-start covariates (:data:`COVARIATES`), within a caliper, with replacement. This is risk-set
+matching: a control is chosen with what was known on the start day only, so an account that
+gets the playbook later may serve as a control before then (excluding it would keep out exactly
+the accounts whose future went badly, when plays start on alerts). Treated and controls are
+described the same way: their signals recomputed by the batch engine as of the start day, and
+health scored under the model in force. The outcomes of each pair (health change at each
+horizon, renewal, expansion) are compared: the mean difference, treated minus control, is the
+effect of starting the playbook on the accounts that got it, against not starting it then. Its
+95% interval allows for pairs that share an account (a control reused, an account treated more
+than once): a variance robust to that dependence (:func:`interval`). See docs/play-impact.md for
+the method and its limits.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -40,12 +46,11 @@ from tenure.store.tables import KIND_TABLES, plays
 HORIZONS = (30, 60, 90)
 MIN_PAIRS = 5  # fewer matched pairs with an outcome known than this: too few plays to say
 CALIPER = 0.5  # largest root-mean-square standardised difference between a play and its control
-WINDOW_DAYS = 90  # a control had no play of the playbook this many days before or after the start
+WINDOW_DAYS = 90  # a control had no play of the playbook started this many days before the start
 PRE_DAYS = 30  # the health change before the start is measured over this many days
 RENEWAL_DAYS = 180  # a renewal or churn within this many days after the start is the outcome
 EXPANSION_DAYS = 90  # an expansion within this many days after the start is the outcome
-RESAMPLES = 1_000
-SEED = 5  # the bootstrap's seed: the same data gives the same intervals
+LEVEL = 0.975  # the upper quantile of the two-sided 95% interval
 MISMATCH = 10.0  # distance between a missing covariate and a present one: never within a caliper
 COVARIATES = ("health_score", "health_change_30d", "usage_trend_14d", "days_to_renewal")
 CONTEXT = ("subscriptions_started", "subscriptions_in_force", "mrr", "usage_trend_14d",
@@ -61,6 +66,7 @@ class Play:
     playbook: str
     account_id: str
     day: int  # the start day, as a day number
+    ended: int | None = None  # the day it ended, as a day number (None: running)
 
 
 @dataclass(frozen=True)
@@ -86,13 +92,16 @@ class Effect:
 
 @dataclass(frozen=True)
 class Pair:
-    """A play and the control it was matched to (``distance``: root-mean-square standardised)."""
+    """A play and the control it was matched to (``distance``: root-mean-square standardised;
+    ``control_started``: the day the control got the playbook itself after ``day``, if it did
+    by the day asked — it stays the control, compared as it was)."""
 
     play_id: int
     account_id: str
     control_id: str
     day: date
     distance: float
+    control_started: date | None = None
 
 
 @dataclass
@@ -166,15 +175,25 @@ def impact_report(
 
 
 def load_plays(store: Store, last: date, playbooks: Sequence[str] | None = None) -> list[Play]:
-    """Every play started by ``last`` (of ``playbooks`` when given), whatever became of it."""
-    query = select(plays.c.play_id, plays.c.playbook, plays.c.account_id, plays.c.started_day)
+    """Every play started by ``last`` (of ``playbooks`` when given), whatever became of it, with
+    the day it ended (None while running, or ended after ``last``; a play that is over with no
+    day recorded counts as ended the day it started)."""
+    query = select(plays.c.play_id, plays.c.playbook, plays.c.account_id, plays.c.started_day,
+                   plays.c.status, plays.c.ended_day)  # fmt: skip
     query = query.where(plays.c.started_day <= last)
     if playbooks is not None:
         query = query.where(plays.c.playbook.in_(list(playbooks)))
     with store.engine.connect() as connection:
         rows = connection.execute(query.order_by(plays.c.play_id)).all()
-    return [Play(int(r.play_id), str(r.playbook), str(r.account_id),
-                 day_number(as_date(r.started_day) or last)) for r in rows]  # fmt: skip
+    found = []
+    for r in rows:
+        start, ended = day_number(as_date(r.started_day) or last), as_date(r.ended_day)
+        if ended is not None:
+            end: int | None = day_number(ended) if ended <= last else None
+        else:
+            end = None if r.status == "running" else start
+        found.append(Play(int(r.play_id), str(r.playbook), str(r.account_id), start, end))
+    return found
 
 
 def load_outcomes(store: Store, last: date) -> Outcomes:
@@ -226,7 +245,9 @@ class History:
         return cls(frame, registered.model, attributes)
 
     def segment(self, account: str) -> str:
-        """The account's segment ("unknown" when it has none): controls share it."""
+        """The account's segment ("unknown" when it has none): controls share it. The record
+        keeps current attributes only: the segment is taken as stable, as the churn snapshots
+        take it (:data:`tenure.churn.snapshots.STABLE_ATTRIBUTES`)."""
         value = self.attributes.get(account, {}).get("segment")
         return str(value) if value not in (None, "") else "unknown"
 
@@ -276,19 +297,32 @@ def covariates(history: History, accounts: Sequence[str], days: Sequence[int]) -
 
 
 def pool(history: History, mine: Sequence[Play]) -> pd.DataFrame:
-    """Candidate controls on each start day: scored customers with no play of the playbook
-    within :data:`WINDOW_DAYS` days either side of it."""
-    starts: dict[str, list[int]] = {}
+    """Candidate controls on each start day: scored customers at risk of the playbook then, as
+    known that day — no play of it started in the :data:`WINDOW_DAYS` days up to the day (the
+    day itself included), none running on it. Plays started later do not exclude an account
+    (risk-set matching); ``later`` is the next such start (NaN: none)."""
+    by_account: dict[str, list[Play]] = {}
     for p in mine:
-        starts.setdefault(p.account_id, []).append(p.day)
-    accounts, days = [], []
+        by_account.setdefault(p.account_id, []).append(p)
+    accounts, days, later = [], [], []
     for day in sorted({p.day for p in mine}):
         for account in history.accounts_on(day):
-            if all(abs(s - day) > WINDOW_DAYS for s in starts.get(account, ())):
+            own = by_account.get(account, ())
+            if not any(exposed(p, day) for p in own):
                 accounts.append(account)
                 days.append(day)
+                later.append(min((p.day for p in own if p.day > day), default=np.nan))
     found = covariates(history, accounts, days)
+    found["later"] = np.asarray(later, dtype=float)
     return found[found["health_score"].notna()].reset_index(drop=True)
+
+
+def exposed(play: Play, day: int) -> bool:
+    """Whether ``play`` keeps its account out of the controls on ``day``: started in the
+    :data:`WINDOW_DAYS` days up to it, or started before and still running then."""
+    if play.day > day:
+        return False
+    return day - play.day <= WINDOW_DAYS or play.ended is None or play.ended >= day
 
 
 def standardised(frame: pd.DataFrame, reference: pd.DataFrame) -> np.ndarray:
@@ -332,24 +366,76 @@ def match(
     return chosen, distance
 
 
-def bootstrap_ci(
-    differences: np.ndarray, resamples: int = RESAMPLES, seed: int = SEED
-) -> tuple[float, float]:
-    """The 95% percentile interval of the mean of ``differences``, resampling them (the matched
-    pairs) with replacement."""
-    n = len(differences)
-    rng = np.random.default_rng(seed)
-    block = max(1, 2_000_000 // max(n, 1))  # resamples drawn at once (bounded memory)
-    means: list[np.ndarray] = []
-    for at in range(0, resamples, block):
-        drawn = rng.integers(0, n, size=(min(block, resamples - at), n))
-        means.append(differences[drawn].mean(axis=1))
-    low, high = np.percentile(np.concatenate(means), [2.5, 97.5])
-    return float(low), float(high)
+def interval(
+    differences: np.ndarray, treated: Sequence[str] | None = None,
+    controls: Sequence[str] | None = None,
+) -> tuple[float, float]:  # fmt: skip
+    """The 95% interval of the mean of ``differences`` (one per matched pair, its play's account
+    in ``treated`` and its control's in ``controls``), robust to pairs that share an account.
+
+    Matching with replacement reuses controls, and an account may be treated on several days
+    (or be a control on one day and treated on another): such pairs are not independent. The
+    variance is the dyadic-robust one (Fafchamps and Gubert 2007; Aronow, Samii and Assenova
+    2015): the products of the residuals of every two pairs that share an account — for pairs
+    sharing a treated or a control account, two-way clustering (Cameron, Gelbach and Miller
+    2011). A control used K times thus adds K(K-1) times its variance, as in the Abadie-Imbens
+    variance of matching with replacement, estimated from the pairs themselves. Each cluster's
+    sum of residuals is divided by 1 - its share of the pairs, which makes its term the
+    delete-one-cluster jackknife's (CV3, as recommended by MacKinnon, Nielsen and Webb 2023 for
+    few or unequal clusters: a much reused control is one); the variance is floored at the
+    one-way ones (by treated, by control account), and the interval uses Student's t with G-1
+    degrees of freedom, G the number of distinct treated or control accounts, whichever is
+    fewer. Without accounts, each pair is its own: about the usual t interval.
+    """
+    d = np.asarray(differences, dtype=float)
+    n = len(d)
+    if n < 2:
+        return float("nan"), float("nan")
+    mine = list(treated) if treated is not None else [f"t{i}" for i in range(n)]
+    theirs = list(controls) if controls is not None else [f"c{i}" for i in range(n)]
+    names, codes = np.unique(np.array(mine + theirs, dtype=object), return_inverse=True)
+    t, c = codes[:n], codes[n:]
+    c = np.where(c != t, c, len(names) + np.arange(n))  # a pair within one account: as if two
+    e = d - d.mean()
+    accounts = _clustered(np.concatenate([t, c]), np.concatenate([e, e]), n)
+    _, dyads = np.unique(np.minimum(t, c) * (len(names) + n) + np.maximum(t, c),
+                         return_inverse=True)  # fmt: skip
+    variance = max(accounts - _clustered(dyads, e, n), _clustered(t, e, n), _clustered(c, e, n))
+    groups = min(len(np.unique(t)), len(np.unique(c)))
+    spread = t_quantile(max(groups - 1, 1)) * float(np.sqrt(variance)) / n
+    return float(d.mean() - spread), float(d.mean() + spread)
 
 
-def effect(treated: np.ndarray, control: np.ndarray) -> Effect:
-    """Treated against control over the pairs where both are known."""
+def _clustered(keys: np.ndarray, residuals: np.ndarray, n: int) -> float:
+    """The sum over clusters (``keys``) of the squared sum of their residuals, each divided by
+    1 - its share of the ``n`` pairs: n^2 times the sum of the squared changes in the mean when
+    the cluster is left out (the jackknife; 0 for a cluster of every pair)."""
+    sums = np.bincount(keys, residuals)
+    left = 1.0 - np.bincount(keys) / n
+    return float(np.sum(np.divide(sums, left, out=np.zeros_like(sums), where=left > 1e-9) ** 2))
+
+
+def t_quantile(dof: int, p: float = LEVEL) -> float:
+    """Student's t quantile: exact for 1 and 2 degrees of freedom, else the Cornish-Fisher
+    expansion (Abramowitz and Stegun 26.7.5), within 0.004 of the exact value from 3 on."""
+    if dof == 1:
+        return float(np.tan(np.pi * (p - 0.5)))
+    if dof == 2:
+        return float((2 * p - 1) / np.sqrt(2 * p * (1 - p)))
+    z = NormalDist().inv_cdf(p)
+    terms = ((z**3 + z) / 4, (5 * z**5 + 16 * z**3 + 3 * z) / 96,
+             (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384,
+             (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160)  # fmt: skip
+    return float(z + sum(g / dof**k for k, g in enumerate(terms, start=1)))
+
+
+def effect(
+    treated: np.ndarray, control: np.ndarray, accounts: Sequence[str] | None = None,
+    controls: Sequence[str] | None = None, rate: bool = False,
+) -> Effect:  # fmt: skip
+    """Treated against control over the pairs where both are known (``accounts`` and
+    ``controls`` name each pair's accounts, for the interval; a rate's interval is kept within
+    -1 and 1)."""
     known = ~np.isnan(treated) & ~np.isnan(control)
     t, c = treated[known], control[known]
     n = int(known.sum())
@@ -358,7 +444,11 @@ def effect(treated: np.ndarray, control: np.ndarray) -> Effect:
     means = _round(float(t.mean())), _round(float(c.mean()))
     if n < MIN_PAIRS:
         return Effect(n, *means, None, None)
-    low, high = bootstrap_ci(t - c)
+    kept = np.flatnonzero(known).tolist()
+    low, high = interval(t - c, *(None if who is None else [who[i] for i in kept]
+                                  for who in (accounts, controls)))  # fmt: skip
+    if rate:
+        low, high = max(low, -1.0), min(high, 1.0)
     return Effect(n, *means, _round(float((t - c).mean())), (_round(low), _round(high)))
 
 
@@ -378,12 +468,13 @@ def matched_pairs(
         return [], int((~scored).sum())
     chosen, distance = match(treated[scored].reset_index(drop=True), candidates, caliper)
     kept = [p for p, s in zip(mine, scored.tolist(), strict=True) if s]
-    controls = candidates["account_id"].to_numpy()
+    controls, later = candidates["account_id"].to_numpy(), candidates["later"].to_numpy()
     found = [
-        Pair(p.play_id, p.account_id, str(controls[c]), from_day_number(p.day), _round(d))
+        Pair(p.play_id, p.account_id, str(controls[c]), from_day_number(p.day), _round(d),
+             None if np.isnan(later[c]) else from_day_number(int(later[c])))
         for p, c, d in zip(kept, chosen.tolist(), distance.tolist(), strict=True)
         if c >= 0
-    ]
+    ]  # fmt: skip
     return found, int((~scored).sum())
 
 
@@ -395,11 +486,13 @@ def measure(
     pairs, not_scored = matched_pairs(history, mine, caliper)
     days = np.array([day_number(p.day) for p in pairs], dtype=np.int64)
     ours, theirs = [p.account_id for p in pairs], [p.control_id for p in pairs]
+    renewed = renewals(outcomes, ours, days, last), renewals(outcomes, theirs, days, last)
+    expanded = (_expansions(history, outcomes, ours, days, last),
+                _expansions(history, outcomes, theirs, days, last))  # fmt: skip
     found = PlaybookImpact(
         name, len(mine), len(pairs), len(mine) - len(pairs),
         {h: _health_effect(history, ours, theirs, days, h, last) for h in horizons},
-        effect(*(renewals(outcomes, who, days, last) for who in (ours, theirs))),
-        effect(*(_expansions(history, outcomes, who, days, last) for who in (ours, theirs))),
+        effect(*renewed, ours, theirs, rate=True), effect(*expanded, ours, theirs, rate=True),
         pairs=pairs,
     )  # fmt: skip
     found.notes = _notes(found, not_scored, len(set(theirs)), caliper)
@@ -410,7 +503,8 @@ def _health_effect(
     history: History, ours: Sequence[str], theirs: Sequence[str], days: np.ndarray, horizon: int,
     last: int,
 ) -> Effect:  # fmt: skip
-    return effect(*(_health_change(history, who, days, horizon, last) for who in (ours, theirs)))
+    treated = _health_change(history, ours, days, horizon, last)
+    return effect(treated, _health_change(history, theirs, days, horizon, last), ours, theirs)
 
 
 def _health_change(
@@ -467,7 +561,16 @@ def _notes(found: PlaybookImpact, not_scored: int, controls: int, caliper: float
                      f"outcome known) for {', '.join(few)}")  # fmt: skip
     if found.matched and controls < found.matched:
         notes.append(f"{_count(found.matched, 'play')} matched to {controls} distinct control "
-                     "accounts (controls are reused: matching is with replacement)")  # fmt: skip
+                     "accounts (controls are reused: matching is with replacement; the "
+                     "intervals allow for it)")  # fmt: skip
+    span = max((*found.health_change, EXPANSION_DAYS))
+    later = sum(p.control_started is not None and (p.control_started - p.day).days <= span
+                for p in found.pairs)  # fmt: skip
+    if later:
+        notes.append(f"{later} of {_count(found.matched, 'control')} got the playbook themselves "
+                     f"within {span} days after the start: each is compared as it was (starting "
+                     "the playbook then against not starting it then), which understates an "
+                     "effect the later plays share")  # fmt: skip
     return notes
 
 

@@ -34,7 +34,7 @@ from tenure.configfile import suggest
 from tenure.health.scoring import EPOCH
 from tenure.health.scoring import today as utc_today
 from tenure.plays.content import ContentError, render
-from tenure.plays.facts import record, signals_on
+from tenure.plays.facts import Signals, record, signals_on
 from tenure.plays.playbooks import Playbook, PlaybookSet, Step, default_playbooks
 from tenure.routing.routes import PLAYS
 from tenure.store import Store
@@ -88,6 +88,7 @@ def routed(store: Store, routing: RoutingFile | None) -> Send:
 def start(
     store: Store, playbook: str, account_id: str, day: date, started_by: str = "hand",
     alert_id: int | None = None, *, playbooks: PlaybookSet | None = None, send: Send = inbox_only,
+    signals: Signals = signals_on,
 ) -> dict[str, Any]:  # fmt: skip
     """Start ``playbook`` on ``account_id`` as of ``day``: the play with its tasks (steps due on
     the start day carried out). PlayError: no such playbook or account, already running, or a
@@ -101,14 +102,14 @@ def start(
         )
     _refuse_running(store, account_id, book.name)
     facts = _facts(store, account_id, day)
-    signals = signals_on(store, [account_id], day, book.names()).get(account_id, {})
+    row = signals(store, [account_id], day, book.names()).get(account_id, {})
     return _start(store, found, book, day, account_id=account_id, facts=facts,
-                  started_by=started_by, alert_id=alert_id, signals=signals, send=send)  # fmt: skip
+                  started_by=started_by, alert_id=alert_id, signals=row, send=send)  # fmt: skip
 
 
 def start_from_alerts(
     store: Store, day: date, *, playbooks: PlaybookSet | None = None, send: Send = inbox_only,
-    lookback: int = ALERT_LOOKBACK_DAYS,
+    lookback: int = ALERT_LOOKBACK_DAYS, signals: Signals = signals_on,
 ) -> dict[str, Any]:  # fmt: skip
     """Start the playbooks named by the open (or acknowledged) alerts raised from ``lookback``
     days before ``day`` to ``day`` (by their trigger's ``playbook:`` or a playbook's
@@ -131,7 +132,7 @@ def start_from_alerts(
     started: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
     fresh = [a["account_id"] for a, name in wanted if (a["alert_id"], name) not in known]
-    signals = signals_on(store, fresh, day, found.names()) if fresh else {}
+    rows_on = signals(store, fresh, day, found.names()) if fresh else {}
     for alert, name in wanted:
         said = {"alert_id": alert["alert_id"], "trigger": alert["trigger"],
                 "account_id": alert["account_id"], "playbook": name}  # fmt: skip
@@ -155,7 +156,7 @@ def start_from_alerts(
                 play = _start(store, found, book, day, account_id=account,
                               facts=_facts(store, account, day),
                               started_by=f"trigger:{alert['trigger']}", alert_id=alert["alert_id"],
-                              signals=signals.get(account, {}), send=send)  # fmt: skip
+                              signals=rows_on.get(account, {}), send=send)  # fmt: skip
             except PlayError as err:
                 skipped.append(said | {"reason": str(err)})
             else:
@@ -164,8 +165,9 @@ def start_from_alerts(
 
 
 def advance(
-    store: Store, day: date, *, playbooks: PlaybookSet | None = None, send: Send = inbox_only
-) -> dict[str, Any]:
+    store: Store, day: date, *, playbooks: PlaybookSet | None = None, send: Send = inbox_only,
+    signals: Signals = signals_on,
+) -> dict[str, Any]:  # fmt: skip
     """Advance every running play to ``day``: reconcile the queued steps with their deliveries
     (:func:`reconcile`), end the plays whose exit or success criterion holds (read on ``day``'s
     signals, from the day after the start), carry out the steps due by ``day`` (an automated one
@@ -178,7 +180,7 @@ def advance(
         running = [dict(r._mapping) for r in connection.execute(
             select(plays).where(plays.c.status == "running", plays.c.started_day <= day)
             .order_by(plays.c.play_id))]  # fmt: skip
-    signals = signals_on(store, [p["account_id"] for p in running], day, found.names())
+    rows_on = signals(store, [p["account_id"] for p in running], day, found.names())
     report: dict[str, Any] = {"day": day.isoformat(), "ended": [], "tasks": [], "problems": [],
                               "reconciled": reconciled}  # fmt: skip
     for play in running:
@@ -189,7 +191,7 @@ def advance(
                 f"{play['playbook']!r} in force; left as it is"
             )
             continue
-        row = signals.get(play["account_id"], {})
+        row = rows_on.get(play["account_id"], {})
         ending = _criteria(book, play, row, day)
         if ending is None:
             report["tasks"] += _due(store, book, play, row, day, send)
@@ -203,15 +205,16 @@ def advance(
 
 def run_day(
     store: Store, day: date, *, playbooks: PlaybookSet | None = None, send: Send = inbox_only,
-    lookback: int = ALERT_LOOKBACK_DAYS,
+    lookback: int = ALERT_LOOKBACK_DAYS, signals: Signals = signals_on,
 ) -> dict[str, Any]:  # fmt: skip
     """The daily run (``tenure plays advance``, or a scheduler): start the plays named by the
     recent alerts (:func:`start_from_alerts`), then :func:`advance` every running play to
     ``day``. The advance's report, with ``started`` (plays) and ``not_started`` (alerts, each with
     the reason)."""
     found = playbooks or default_playbooks()
-    started = start_from_alerts(store, day, playbooks=found, send=send, lookback=lookback)
-    moved = advance(store, day, playbooks=found, send=send)
+    started = start_from_alerts(store, day, playbooks=found, send=send, lookback=lookback,
+                                signals=signals)  # fmt: skip
+    moved = advance(store, day, playbooks=found, send=send, signals=signals)
     return moved | {"started": started["started"], "not_started": started["skipped"]}
 
 
