@@ -703,6 +703,38 @@ def render_proof(report: DemoReport, out_dir: Path) -> None:
     out.print(f"Report with plots: {out_dir / 'backtest-90d.html'}")
 
 
+@app.command("daily")
+def daily_command(
+    as_of: DateOption = None, db: DbOption = None, as_json: JsonOption = False
+) -> None:
+    """The daily job (run it once a day, e.g. from cron): score every account, evaluate the
+    triggers (catching up on missed days), start and advance plays, route and send alerts and
+    digests."""
+    from tenure.configfile import ConfigError
+    from tenure.daily import run_daily
+    from tenure.health.scoring import today
+
+    with opened(db, as_json) as tenure:
+        try:
+            done = run_daily(tenure.store, tenure.settings, as_of.date() if as_of else today())
+        except (ConfigError, ValueError) as err:
+            raise fail(str(err), as_json) from None
+    if as_json:
+        emit_json(done)
+        return
+    plays, routing = done["plays"], done["routing"]
+    out.print(f"Daily job for {done['day']}: {done['scores']['accounts']:,} accounts scored; "
+              f"{len(done['triggers']['alerts'])} alerts raised (evaluated from "
+              f"{done['triggers']['from']}); {len(plays['started'])} plays started, "
+              f"{len(plays['ended'])} ended, {len(plays['tasks'])} steps due.", markup=False)  # fmt: skip
+    if routing is None:
+        out.print("No routing file (TENURE_ROUTES): alerts stay in the inbox (tenure alerts).")
+    else:
+        sent = routing["sent"]
+        out.print("Routing: " + ", ".join(f"{k} {v}" for k, v in sent.items()
+                                          if isinstance(v, int)), markup=False)  # fmt: skip
+
+
 @app.command("summary")
 def summary_command(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Portfolio at a glance: records held, recurring revenue in force, outcomes."""
