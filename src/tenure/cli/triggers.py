@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from tenure.cli import (
@@ -172,7 +173,7 @@ def render_alerts(rows: list[dict[str, Any]]) -> None:
                            for k, v in a["values"].items())  # fmt: skip
         cells = [str(a["day"]), a["account_id"], a["trigger"], a["severity"], a["playbook"] or "-",
                  values]  # fmt: skip
-        table.add_row(*([str(a["alert_id"])] if ids else []), *cells)
+        table.add_row(*([str(a["alert_id"])] if ids else []), *map(escape, cells))
     out.print(table)
 
 
@@ -233,21 +234,24 @@ def _move(alert_id: int, status: str, db: str | None, as_json: bool) -> None:
     if as_json:
         emit_json({"alert_id": alert_id, "status": found["status"]})
         return
-    out.print(f"Alert {alert_id} ({found['trigger']} on {found['account_id']}): {status}.")
+    out.print(f"Alert {alert_id} ({found['trigger']} on {found['account_id']}): {status}.",
+              markup=False)  # fmt: skip
 
 
 def render_context(found: dict[str, Any]) -> None:
     c = found["context"]
     account, why, renewal = c["account"], c["why"], c["renewal"]
-    out.print(f"[bold]{found['trigger']}[/] on {account.get('name') or found['account_id']} "
-              f"({found['account_id']}, {account.get('segment')}, owner {account.get('owner')}) "
-              f"on {found['day']}, {found['severity']}")  # fmt: skip
+    out.print(f"[bold]{escape(found['trigger'])}[/] on "
+              + escape(f"{account.get('name') or found['account_id']} ({found['account_id']}, "
+                       f"{account.get('segment')}, owner {account.get('owner')}) on "
+                       f"{found['day']}, {found['severity']}"))  # fmt: skip
     out.print(f"Why: {why['when'] or why['trigger']}; " + ", ".join(
         f"{k} {v}" for k, v in why["values"].items()), markup=False)  # fmt: skip
     if why["score"]:
         out.print(f"Health: {why['score']['text']}", markup=False)
     out.print(f"Renewal: {renewal['next_renewal'] or 'none ahead'}, ARR in force "
-              f"{renewal['arr_in_force']:,.0f}; suggested playbook: {c['playbook'] or '-'}")  # fmt: skip
+              f"{renewal['arr_in_force']:,.0f}; suggested playbook: {c['playbook'] or '-'}",
+              markup=False)  # fmt: skip
     for person in c["contacts"]:
         out.print(f"  {person['persona'] or '-'}: {person['name']} <{person['email']}> "
                   f"{person['title'] or ''} ({person['status']})", markup=False)  # fmt: skip
