@@ -119,7 +119,7 @@ def _errors(result: Any) -> list[str]:
 
 def test_signals_lists_the_signal_stack(sqlite_cli: Cli) -> None:
     listed = sqlite_cli.json("signals")["signals"]
-    assert len(listed) == 38
+    assert len(listed) == 43
     names = [s["name"] for s in listed]
     assert len(set(names)) == len(names)
     assert {s["group"] for s in listed} == set(GROUPS)
@@ -136,7 +136,7 @@ def test_signals_lists_the_signal_stack(sqlite_cli: Cli) -> None:
     assert by_name["open_tickets"]["healthier"] == "lower"
     assert "subscriptions" in by_name["seat_utilisation"]["sources"]  # through seats
     plain = sqlite_cli.run("signals").stdout
-    assert plain.startswith("38 signals")
+    assert plain.startswith("43 signals")
 
 
 # A bad model file -------------------------------------------------------------------------------

@@ -91,6 +91,9 @@ class ChurnLogistic(_Classifier):
         return {str(n): float(c) for n, c in zip(names, coef, strict=True)}
 
 
+MIN_KNOWN = 30  # values a column needs for the boosted trees to use it
+
+
 class ChurnBoosting(_Classifier):
     """Gradient-boosted trees (missing values handled natively), Platt-calibrated on 3 folds."""
 
@@ -103,7 +106,10 @@ class ChurnBoosting(_Classifier):
 
     def fit(self, X: pd.DataFrame, y: Any) -> ChurnBoosting:
         labels = self._start(X, y)
-        self.columns_ = [c for c in self.columns_ if X[c].nunique() > 1]  # trees need spread
+        # trees need spread, and values in every calibration fold (a sparse column, such as a
+        # departure seen on a few accounts, can be all missing in one and break the binning)
+        self.columns_ = [c for c in self.columns_
+                         if X[c].nunique() > 1 and X[c].notna().sum() >= MIN_KNOWN]  # fmt: skip
         trees = HistGradientBoostingClassifier(
             max_iter=self.max_iter, learning_rate=self.learning_rate,
             max_leaf_nodes=self.max_leaf_nodes, l2_regularization=1.0, random_state=0,
